@@ -11,22 +11,12 @@ const moduleNameMapper = Object.fromEntries(
     path.join(__dirname, target),
   ]),
 );
-const transform = { '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }] };
-const common = { rootDir: __dirname, transform, moduleNameMapper, testEnvironment: 'node' };
 
+/** Unit tests: fast, no root, no network. The farm tests have their own config (jest.farm.config.js). */
 module.exports = {
-  projects: [
-    {
-      ...common,
-      displayName: 'unit',
-      testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts', '<rootDir>/test/farm/**/*.spec.ts'],
-    },
-    {
-      ...common,
-      displayName: 'farm',
-      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
-      globalTeardown: '<rootDir>/test/farm/jest-teardown.ts',
-      testTimeout: 120000,
-    },
-  ],
+  rootDir: __dirname,
+  transform: { '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }] },
+  moduleNameMapper,
+  testEnvironment: 'node',
+  testMatch: ['<rootDir>/{apps,libs,tools}/**/*.spec.ts', '<rootDir>/test/farm/**/*.spec.ts'],
 };

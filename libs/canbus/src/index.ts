@@ -1,1 +1,11 @@
-export {};
+export * from './can-frame';
+export * from './canbus-uuid';
+export * from './errors';
+export * from './klipper-admin';
+export * from './can-node-stream';
+export * from './katapult';
+export * from './transport';
+export * from './simulated-can-bus';
+export * from './unix-can-transport';
+export * from './socketcan-transport';
+export * from './can-admin-client';

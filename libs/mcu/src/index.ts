@@ -1,1 +1,3 @@
-export {};
+export * from './protocol';
+export * from './config';
+export * from './mcu-kind';

@@ -1,0 +1,2 @@
+export * from './printer-config';
+export * from './mcu-sections';

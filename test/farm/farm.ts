@@ -1,0 +1,595 @@
+import { spawn } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { run } from './command';
+import { controlRequest } from './control-client';
+import type { FaultKind, FaultSpec } from './faults';
+import { createKatapultUpstream, createKlipperUpstream } from './klipper-repo';
+import { FarmNetwork, listLinks, listNamespaces } from './network';
+import { FARM_ROOT, FARM_SOURCE, HOST_TOOLS, REPO_ROOT, farmDir } from './paths';
+import { buildProfile, type ProfileName } from './profiles';
+import { HOST_PATHS, type SimHostSpec } from './spec';
+import { ensureSystemPackages } from './system-packages';
+import type { AuditEntry } from './hostd/audit';
+import type { HostSnapshot } from './hostd/snapshot';
+
+export interface FarmOptions {
+  printers: number;
+  profile?: ProfileName;
+  /** Seconds one firmware build takes on a host (a Raspberry Pi 4 takes minutes for some boards). */
+  buildSeconds?: number;
+  /** Seconds one firmware transfer to a board takes. */
+  flashSeconds?: number;
+  /** Keep the farm after this process exits (the CLI's `up`); otherwise a later sweep removes it. */
+  detached?: boolean;
+  homeSizeMb?: number;
+}
+
+export interface FarmHostRecord {
+  name: string;
+  index: number;
+  address: string;
+  namespace: string;
+  veth: string;
+  hostDir: string;
+  pid: number;
+  profile: ProfileName;
+}
+
+export interface FarmRecord {
+  id: string;
+  index: number;
+  dir: string;
+  createdAt: string;
+  ownerPid: number;
+  detached: boolean;
+  bridge: string;
+  clientKey: string;
+  knownHosts: string;
+  upstream: string;
+  hosts: FarmHostRecord[];
+}
+
+const USER = { name: 'pi', uid: 1000, gid: 1000 };
+const START_CONCURRENCY = 6;
+
+export class FarmHost {
+  constructor(
+    readonly record: FarmHostRecord,
+    private readonly farm: FarmRecord,
+  ) {}
+
+  get name(): string {
+    return this.record.name;
+  }
+
+  get address(): string {
+    return this.record.address;
+  }
+
+  get controlSocket(): string {
+    return join(this.record.hostDir, 'run', 'ctl.sock');
+  }
+
+  /** The host's CAN bus socket as seen from the root namespace (the simulator's test transport). */
+  canSocket(iface = 'can0'): string {
+    return join(this.record.hostDir, 'run', `${iface}.sock`);
+  }
+
+  get sshUser(): string {
+    return USER.name;
+  }
+
+  get privateKeyPath(): string {
+    return this.farm.clientKey;
+  }
+
+  /** A path inside the host (its own /dev, /tmp, /home) reached from the root namespace. */
+  path(inside: string): string {
+    return `/proc/${this.record.pid}/root${inside}`;
+  }
+
+  request<T = unknown>(op: string, params: Record<string, unknown> = {}, timeoutMs?: number): Promise<T> {
+    return controlRequest<T>(this.controlSocket, op, params, timeoutMs);
+  }
+
+  snapshot(): Promise<HostSnapshot> {
+    return this.request<HostSnapshot>('snapshot');
+  }
+
+  setFault(fault: FaultSpec): Promise<void> {
+    return this.request('fault-set', { fault });
+  }
+
+  clearFaults(kind?: FaultKind, mcu?: string): Promise<FaultSpec[]> {
+    return this.request('fault-clear', { kind, mcu });
+  }
+
+  /** Every entry of the host's audit log so far. */
+  audit(): AuditEntry[] {
+    const file = join(this.record.hostDir, 'run', 'audit.jsonl');
+    if (!existsSync(file)) return [];
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as AuditEntry);
+  }
+
+  /** The commands the host received over SSH, in order. */
+  commands(): string[] {
+    return this.audit()
+      .filter((entry) => entry.event === 'command')
+      .map((entry) => String(entry.command));
+  }
+}
+
+export class Farm {
+  readonly hosts: FarmHost[];
+
+  private constructor(readonly record: FarmRecord) {
+    this.hosts = record.hosts.map((host) => new FarmHost(host, record));
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  host(name: string): FarmHost {
+    const host = this.hosts.find((h) => h.name === name);
+    if (!host) throw new Error(`farm ${this.id} has no host ${name}`);
+    return host;
+  }
+
+  /** Starts a farm of simulated printers; removes stale farms of dead owners first. */
+  static async up(options: FarmOptions): Promise<Farm> {
+    const printers = options.printers;
+    if (!Number.isInteger(printers) || printers < 1 || printers > 240) {
+      throw new Error(`printers: expected 1..240, got ${printers}`);
+    }
+    if (process.getuid?.() !== 0) throw new Error('the printer farm needs root (network namespaces, mounts)');
+    await ensureSystemPackages();
+    await sweepStaleFarms();
+    const { index, dir } = await allocateFarm();
+    const network = new FarmNetwork(index);
+    const record: FarmRecord = {
+      id: `f${index}`,
+      index,
+      dir,
+      createdAt: new Date().toISOString(),
+      ownerPid: process.pid,
+      detached: options.detached ?? false,
+      bridge: network.bridge,
+      clientKey: join(dir, 'id_ed25519'),
+      knownHosts: join(dir, 'known_hosts'),
+      upstream: join(dir, 'klipper.git'),
+      hosts: [],
+    };
+    const farm = new Farm(record);
+    try {
+      saveRecord(record);
+      await run('ssh-keygen', [
+        '-q',
+        '-t',
+        'ed25519',
+        '-N',
+        '',
+        '-C',
+        `lockstep-farm-${record.id}`,
+        '-f',
+        record.clientKey,
+      ]);
+      await Promise.all([
+        createKlipperUpstream(record.upstream),
+        createKatapultUpstream(join(dir, 'katapult.git')),
+        network.createBridge(),
+      ]);
+      writeUserDatabase(dir);
+      // Hosts fetch from these as their own user; git refuses repositories owned by someone else.
+      await run('chown', ['-R', `${USER.uid}:${USER.gid}`, record.upstream, join(dir, 'katapult.git')]);
+      const profile = options.profile ?? 'mixed';
+      const pending = Array.from({ length: printers }, (_, i) => i + 1);
+      const started: FarmHostRecord[] = [];
+      await Promise.all(
+        Array.from({ length: Math.min(START_CONCURRENCY, printers) }, async () => {
+          for (let next = pending.shift(); next !== undefined; next = pending.shift()) {
+            started.push(await startHost(record, network, next, profile, options));
+            record.hosts = [...started].sort((a, b) => a.index - b.index);
+            saveRecord(record);
+          }
+        }),
+      );
+      writeKnownHosts(record);
+      return new Farm(record);
+    } catch (error) {
+      await farm.downRecord(loadRecord(dir) ?? record);
+      throw error;
+    }
+  }
+
+  /** The farm with that id, or the only farm there is. */
+  static attach(id?: string): Farm {
+    const records = listFarmRecords();
+    const record = id ? records.find((r) => r.id === id) : records.length === 1 ? records[0] : undefined;
+    if (!record) {
+      throw new Error(
+        id
+          ? `no farm ${id} (running: ${records.map((r) => r.id).join(', ') || 'none'})`
+          : records.length === 0
+            ? 'no farm is running'
+            : `several farms are running (${records.map((r) => r.id).join(', ')}): name one`,
+      );
+    }
+    return new Farm(record);
+  }
+
+  static list(): FarmRecord[] {
+    return listFarmRecords();
+  }
+
+  async down(): Promise<void> {
+    await this.downRecord(loadRecord(this.record.dir) ?? this.record);
+  }
+
+  private async downRecord(record: FarmRecord): Promise<void> {
+    await removeFarm(record);
+  }
+
+  /** Reachability, MCUs and versions of every host. */
+  async status(): Promise<FarmStatus> {
+    const hosts = await Promise.all(
+      this.hosts.map(async (host): Promise<FarmHostStatus> => {
+        const sshReachable = await tcpReachable(host.address, 22);
+        try {
+          const snapshot = await host.snapshot();
+          return { name: host.name, address: host.address, sshReachable, snapshot };
+        } catch (error) {
+          return { name: host.name, address: host.address, sshReachable, error: String(error) };
+        }
+      }),
+    );
+    return {
+      id: this.id,
+      dir: this.record.dir,
+      clientKey: this.record.clientKey,
+      knownHosts: this.record.knownHosts,
+      sshUser: USER.name,
+      hosts,
+    };
+  }
+}
+
+export interface FarmHostStatus {
+  name: string;
+  address: string;
+  sshReachable: boolean;
+  snapshot?: HostSnapshot;
+  error?: string;
+}
+
+export interface FarmStatus {
+  id: string;
+  dir: string;
+  clientKey: string;
+  knownHosts: string;
+  sshUser: string;
+  hosts: FarmHostStatus[];
+}
+
+function saveRecord(record: FarmRecord): void {
+  writeFileSync(join(record.dir, 'farm.json'), JSON.stringify(record, null, 2));
+}
+
+function loadRecord(dir: string): FarmRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'farm.json'), 'utf8')) as FarmRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+function listFarmRecords(): FarmRecord[] {
+  if (!existsSync(FARM_ROOT)) return [];
+  return readdirSync(FARM_ROOT)
+    .filter((name) => /^f\d+$/.test(name))
+    .map((name) => loadRecord(join(FARM_ROOT, name)))
+    .filter((record): record is FarmRecord => record !== undefined)
+    .sort((a, b) => a.index - b.index);
+}
+
+async function allocateFarm(): Promise<{ index: number; dir: string }> {
+  mkdirSync(FARM_ROOT, { recursive: true });
+  const links = new Set(await listLinks());
+  for (let index = 1; index <= 250; index++) {
+    const dir = farmDir(`f${index}`);
+    if (links.has(`lsf${index}br`)) continue;
+    try {
+      mkdirSync(dir);
+      return { index, dir };
+    } catch {
+      // taken by another farm
+    }
+  }
+  throw new Error('no free farm slot (250 farms exist)');
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes farms whose owning process died without taking them down (a killed test run). */
+export async function sweepStaleFarms(): Promise<string[]> {
+  const removed: string[] = [];
+  for (const record of listFarmRecords()) {
+    if (record.detached || processAlive(record.ownerPid)) continue;
+    await removeFarm(record);
+    removed.push(record.id);
+  }
+  await removeOrphans();
+  return removed;
+}
+
+/** Takes down every farm, detached or not. */
+export async function downAllFarms(): Promise<string[]> {
+  const records = listFarmRecords();
+  for (const record of records) await removeFarm(record);
+  await removeOrphans();
+  return records.map((r) => r.id);
+}
+
+async function removeFarm(record: FarmRecord): Promise<void> {
+  const namespaces = new Set(await listNamespaces());
+  const prefix = `lsf${record.index}-`;
+  const hosts = [...record.hosts];
+  // Hosts that were being created when the record was last written are found by name.
+  for (const ns of namespaces) {
+    if (ns.startsWith(prefix) && !hosts.some((h) => h.namespace === ns)) {
+      const name = ns.slice(prefix.length);
+      const hostIndex = Number(/(\d+)$/.exec(name)?.[1] ?? 0);
+      hosts.push({ namespace: ns, veth: FarmNetwork.vethName(record.index, hostIndex) } as FarmHostRecord);
+    }
+  }
+  await Promise.all(hosts.map((h) => FarmNetwork.removeHost(h.namespace, h.veth)));
+  await FarmNetwork.removeBridge(record.bridge);
+  rmSync(record.dir, { recursive: true, force: true });
+}
+
+/** Namespaces and bridges named like a farm's but without a farm directory. */
+async function removeOrphans(): Promise<void> {
+  const known = new Set(listFarmRecords().map((r) => r.index));
+  for (const ns of await listNamespaces()) {
+    const match = /^lsf(\d+)-.*?(\d+)$/.exec(ns);
+    if (match && !known.has(Number(match[1]))) {
+      await FarmNetwork.removeHost(ns, FarmNetwork.vethName(Number(match[1]), Number(match[2])));
+    }
+  }
+  for (const link of await listLinks()) {
+    const match = /^lsf(\d+)br$/.exec(link);
+    if (match && !known.has(Number(match[1]))) await FarmNetwork.removeBridge(link);
+  }
+}
+
+function writeUserDatabase(dir: string): void {
+  const etc = join(dir, 'etc');
+  mkdirSync(etc, { recursive: true });
+  writeFileSync(
+    join(etc, 'passwd'),
+    [
+      'root:x:0:0:root:/root:/bin/bash',
+      'sshd:x:100:65534::/run/sshd:/usr/sbin/nologin',
+      `${USER.name}:x:${USER.uid}:${USER.gid}:Printer host user:/home/${USER.name}:/bin/bash`,
+      'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin',
+      '',
+    ].join('\n'),
+  );
+  // pam_unix (behind sudo) wants a shadow entry for the account; `*` is no password, not a lock.
+  writeFileSync(
+    join(etc, 'shadow'),
+    [
+      'root:*:20000:0:99999:7:::',
+      'sshd:*:20000:0:99999:7:::',
+      `${USER.name}:*:20000:0:99999:7:::`,
+      'nobody:*:20000:0:99999:7:::',
+      '',
+    ].join('\n'),
+    { mode: 0o640 },
+  );
+  writeFileSync(
+    join(etc, 'group'),
+    ['root:x:0:', `dialout:x:20:${USER.name}`, `${USER.name}:x:${USER.gid}:`, 'nogroup:x:65534:', ''].join(
+      '\n',
+    ),
+  );
+}
+
+function hostName(index: number): string {
+  return `printer-${String(index).padStart(2, '0')}`;
+}
+
+async function startHost(
+  farm: FarmRecord,
+  network: FarmNetwork,
+  index: number,
+  profileName: ProfileName,
+  options: FarmOptions,
+): Promise<FarmHostRecord> {
+  const name = hostName(index);
+  const hostDir = join(farm.dir, 'hosts', name);
+  const namespace = FarmNetwork.namespaceName(farm.index, name);
+  const veth = FarmNetwork.vethName(farm.index, index);
+  for (const sub of ['run', 'etc/systemd-system', 'etc/sudoers.d', 'usr-local-bin']) {
+    mkdirSync(join(hostDir, sub), { recursive: true });
+  }
+  const address = await network.addHost(index, namespace);
+  const profile = buildProfile(profileName, `${farm.id}/${name}`);
+  const spec: SimHostSpec = {
+    farmId: farm.id,
+    name,
+    address,
+    hostDir,
+    upstream: farm.upstream,
+    katapultUpstream: join(farm.dir, 'katapult.git'),
+    user: USER,
+    initialRef: 'v0.12.0',
+    boards: profile.boards,
+    canInterface: profile.canInterface,
+    buildSeconds: options.buildSeconds ?? 0.2,
+    flashSeconds: options.flashSeconds ?? 0.2,
+    moonrakerPort: 7125,
+    homeSizeMb: options.homeSizeMb ?? 256,
+  };
+  writeFileSync(join(hostDir, 'host.json'), JSON.stringify(spec, null, 2));
+  writeFileSync(join(hostDir, 'etc', 'passwd'), readFileSync(join(farm.dir, 'etc', 'passwd')));
+  writeFileSync(join(hostDir, 'etc', 'group'), readFileSync(join(farm.dir, 'etc', 'group')));
+  writeFileSync(join(hostDir, 'etc', 'shadow'), readFileSync(join(farm.dir, 'etc', 'shadow')), {
+    mode: 0o640,
+  });
+  writeFileSync(
+    join(hostDir, 'etc', 'hosts'),
+    `127.0.0.1\tlocalhost\n127.0.1.1\t${name}\n${address}\t${name}.farm\n`,
+  );
+  symlinkSync(HOST_TOOLS, join(hostDir, 'run', 'tools'));
+  for (const tool of ['systemctl', 'service', 'ip', 'lsusb', 'dfu-util']) {
+    symlinkSync(join(HOST_TOOLS, 'bin', tool), join(hostDir, 'usr-local-bin', tool));
+  }
+  writeSystemFiles(hostDir);
+  const hostKey = join(hostDir, 'ssh_host_ed25519_key');
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', hostKey]);
+  writeFileSync(join(hostDir, 'authorized_keys'), readFileSync(`${farm.clientKey}.pub`));
+  writeFileSync(join(hostDir, 'sshd_config'), sshdConfig(hostDir, hostKey));
+
+  const log = openSync(join(hostDir, 'hostd.log'), 'a');
+  const child = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      namespace,
+      'unshare',
+      '--mount',
+      '--uts',
+      '--propagation',
+      'private',
+      '--',
+      '/bin/sh',
+      join(FARM_SOURCE, 'host-init.sh'),
+      hostDir,
+      REPO_ROOT,
+      String(spec.homeSizeMb),
+      name,
+      USER.name,
+      String(USER.uid),
+      String(USER.gid),
+      process.execPath,
+    ],
+    { detached: true, stdio: ['ignore', log, log] },
+  );
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`${name}: could not start the host daemon`);
+  const record: FarmHostRecord = {
+    name,
+    index,
+    address,
+    namespace,
+    veth,
+    hostDir,
+    pid,
+    profile: profileName,
+  };
+  await waitForHost(record);
+  return record;
+}
+
+/** systemd unit files (flash-linux.sh looks for klipper-mcu's) and the sudoers entry of the host user. */
+function writeSystemFiles(hostDir: string): void {
+  const units: Record<string, string> = {
+    'klipper.service': `[Unit]\nDescription=Klipper 3D Printer Firmware SV1\nAfter=network-online.target\n\n[Service]\nUser=${USER.name}\nExecStart=/home/${USER.name}/klippy-env/bin/python /home/${USER.name}/klipper/klippy/klippy.py /home/${USER.name}/printer_data/config/printer.cfg\n`,
+    'klipper-mcu.service': `[Unit]\nDescription=Klipper MCU on Raspberry Pi\nBefore=klipper.service\nConditionFileIsExecutable=/usr/local/bin/klipper_mcu\n\n[Service]\nExecStart=/usr/local/bin/klipper_mcu -r -I /tmp/klipper_host_mcu\n`,
+    'moonraker.service': `[Unit]\nDescription=API Server for Klipper SV1\n\n[Service]\nUser=${USER.name}\nExecStart=/home/${USER.name}/moonraker-env/bin/python /home/${USER.name}/moonraker/moonraker/moonraker.py\n`,
+  };
+  for (const [name, text] of Object.entries(units))
+    writeFileSync(join(hostDir, 'etc', 'systemd-system', name), text);
+  const sudoers = join(hostDir, 'etc', 'sudoers.d', 'printer-user');
+  writeFileSync(sudoers, `${USER.name} ALL=(ALL:ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
+}
+
+function sshdConfig(hostDir: string, hostKey: string): string {
+  return [
+    'Port 22',
+    'ListenAddress 0.0.0.0',
+    `HostKey ${hostKey}`,
+    'PidFile none',
+    'UsePAM no',
+    'StrictModes no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PubkeyAuthentication yes',
+    `AuthorizedKeysFile ${join(hostDir, 'authorized_keys')}`,
+    `AllowUsers ${USER.name}`,
+    'PermitRootLogin no',
+    'MaxStartups 100',
+    'MaxSessions 100',
+    'Subsystem sftp /usr/lib/openssh/sftp-server',
+    `ForceCommand /usr/bin/python3 ${HOST_PATHS.simRun}/tools/session.py`,
+    'LogLevel VERBOSE',
+    '',
+  ].join('\n');
+}
+
+async function waitForHost(host: FarmHostRecord): Promise<void> {
+  const socket = join(host.hostDir, 'run', 'ctl.sock');
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (!processAlive(host.pid)) break;
+    try {
+      const pong = await controlRequest<{ ready: boolean }>(socket, 'ping', {}, 2000);
+      if (pong.ready) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const log = existsSync(join(host.hostDir, 'hostd.log'))
+    ? readFileSync(join(host.hostDir, 'hostd.log'), 'utf8').split('\n').slice(-20).join('\n')
+    : '';
+  throw new Error(`${host.name} did not come up:\n${log}`);
+}
+
+function writeKnownHosts(record: FarmRecord): void {
+  const lines = record.hosts.map((host) => {
+    const pub = readFileSync(join(host.hostDir, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(' ');
+    return `${host.address} ${pub[0]} ${pub[1]}`;
+  });
+  writeFileSync(record.knownHosts, lines.join('\n') + '\n');
+}
+
+async function tcpReachable(address: string, port: number): Promise<boolean> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port, timeout: 2000 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

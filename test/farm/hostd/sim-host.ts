@@ -1,0 +1,444 @@
+import { spawn } from 'node:child_process';
+import {
+  copyFileSync,
+  chmodSync,
+  mkdirSync,
+  rmSync,
+  statfsSync,
+  appendFileSync,
+  realpathSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { run } from '../command';
+import { parseFaultSpec, type FaultKind, type FaultSpec } from '../faults';
+import { canSocketPath, HOST_PATHS, type SimHostSpec } from '../spec';
+import { AuditLog } from './audit';
+import { Board, FlashRefused, type FlashMethod } from './board';
+import { CanInterface } from './can-interface';
+import { ControlServer, type ControlHandler } from './control-server';
+import { FaultRegistry } from './fault-registry';
+import { readFirmware } from './firmware';
+import { hostKlipperVersion, kconfigPath, klipperDir, printerDataDir, setupHome } from './home';
+import { Klippy } from './klippy';
+import { LinuxMcu } from './linux-mcu';
+import { Moonraker } from './moonraker';
+import { PrintJob } from './print-job';
+import { ServiceManager } from './services';
+import type { HostSnapshot } from './snapshot';
+import { SshDaemon } from './sshd';
+import { USB_IDS, UsbBus } from './usb-bus';
+
+const BALLAST = '.lockstep-sim-ballast';
+
+/** The composition root of one simulated printer host. */
+export class SimHost {
+  readonly audit: AuditLog;
+  readonly faults: FaultRegistry;
+  private readonly control: ControlServer;
+  private readonly sshd: SshDaemon;
+  private readonly usb = new UsbBus();
+  private readonly can?: CanInterface;
+  private readonly boards: Board[];
+  private readonly linuxMcu?: LinuxMcu;
+  private readonly print: PrintJob;
+  private readonly klippy: Klippy;
+  private readonly services: ServiceManager;
+  private readonly moonraker: Moonraker;
+  private ready = false;
+  private settingUp = true;
+  private sessionSeq = 0;
+
+  constructor(readonly spec: SimHostSpec) {
+    this.audit = new AuditLog(join(HOST_PATHS.simRun, 'audit.jsonl'));
+    this.faults = new FaultRegistry(this.audit);
+    this.control = new ControlServer(HOST_PATHS.control, this.handlers(), (op, error) =>
+      console.error(`control ${op}: ${error instanceof Error ? error.message : String(error)}`),
+    );
+    this.sshd = new SshDaemon(
+      join(spec.hostDir, 'sshd_config'),
+      join(spec.hostDir, 'ssh_host_ed25519_key'),
+      join(spec.hostDir, 'sshd.log'),
+    );
+    if (spec.canInterface) {
+      this.can = new CanInterface(
+        spec.canInterface,
+        canSocketPath(HOST_PATHS.simRun, spec.canInterface.name),
+      );
+    }
+    const context = {
+      usb: this.usb,
+      can: this.can,
+      faults: this.faults,
+      audit: this.audit,
+      flashSeconds: spec.flashSeconds,
+    };
+    this.boards = spec.boards.filter((b) => b.kind !== 'linux').map((b) => new Board(b, context, null));
+    const linux = spec.boards.find((b) => b.kind === 'linux');
+    if (linux) this.linuxMcu = new LinuxMcu(linux, this.audit);
+    this.print = new PrintJob(this.audit);
+    this.klippy = new Klippy(spec, this.audit, this.print, this.can);
+    for (const mcu of [...this.boards, ...(this.linuxMcu ? [this.linuxMcu] : [])]) {
+      mcu.on('reset', () => this.klippy.mcuLost(mcu.name));
+    }
+    this.services = new ServiceManager(this.audit);
+    this.moonraker = new Moonraker({
+      hostname: spec.name,
+      klipperPath: klipperDir(spec),
+      configFile: join(printerDataDir(spec), 'config', 'printer.cfg'),
+      klippy: this.klippy,
+      print: this.print,
+      services: this.services,
+    });
+    this.addServices();
+  }
+
+  async start(): Promise<void> {
+    await this.control.listen();
+    await setupHome(this.spec);
+    if (this.can) {
+      await this.can.start();
+      this.usb.plug('1.4', USB_IDS.canAdapter());
+    }
+    await this.installInitialFirmware();
+    this.settingUp = false;
+    await Promise.all(this.boards.map((b) => b.boot()));
+    await this.services.handle('start', 'klipper-mcu', 0);
+    await this.services.handle('start', 'moonraker', 0);
+    await this.services.handle('start', 'klipper', 0);
+    await this.sshd.start();
+    this.ready = true;
+    this.audit.write('host-ready');
+  }
+
+  async stop(): Promise<void> {
+    await this.sshd.stop();
+    await this.klippy.stop();
+    await this.moonraker.close();
+    await Promise.all(this.boards.map((b) => b.shutdown()));
+    await this.linuxMcu?.stop();
+    await this.can?.stop();
+    await this.control.close();
+  }
+
+  async snapshot(): Promise<HostSnapshot> {
+    return {
+      name: this.spec.name,
+      address: this.spec.address,
+      hostVersion: await hostKlipperVersion(this.spec),
+      services: this.services.states(),
+      klippy: { state: this.klippy.state, stateMessage: this.klippy.stateMessage },
+      print: { state: this.print.state, queueState: this.print.queueState },
+      mcus: [...(this.linuxMcu ? [this.linuxMcu.snapshot()] : []), ...this.boards.map((b) => b.snapshot())],
+      can: this.can
+        ? { interface: this.can.name, bitrate: this.can.hostBitrate, nodeBitrate: this.can.spec.bitrate }
+        : undefined,
+      faults: this.faults.list(),
+    };
+  }
+
+  /** Builds every board's Kconfig at the initial ref, as the printer was set up, and installs it. */
+  private async installInitialFirmware(): Promise<void> {
+    const work = '/tmp/lockstep-sim-initial';
+    mkdirSync(work, { recursive: true });
+    await run('chown', [`${this.spec.user.uid}:${this.spec.user.gid}`, work]);
+    for (const board of this.spec.boards) {
+      const config = join(work, `${board.name}.config`);
+      const out = join(work, board.name) + '/';
+      copyFileSync(kconfigPath(this.spec, board), config);
+      await run('chown', [`${this.spec.user.uid}:${this.spec.user.gid}`, config]);
+      await this.asUser('make', ['-s', `KCONFIG_CONFIG=${config}`, `OUT=${out}`], klipperDir(this.spec));
+      if (board.kind === 'linux') {
+        copyFileSync(join(out, 'klipper.elf'), HOST_PATHS.linuxMcuBinary);
+        chmodSync(HOST_PATHS.linuxMcuBinary, 0o755);
+        this.linuxMcu?.noteInstalled();
+      } else {
+        const image =
+          board.kind === 'rp2040' && board.bootloader === 'rp2040-rom' ? 'klipper.uf2' : 'klipper.bin';
+        this.boards.find((b) => b.name === board.name)!.firmware = readFirmware(join(out, image));
+      }
+    }
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  private asUser(command: string, args: string[], cwd: string): Promise<void> {
+    const { uid, gid, name } = this.spec.user;
+    return new Promise((resolve, reject) => {
+      const child = spawn(command, args, {
+        cwd,
+        uid,
+        gid,
+        env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: `/home/${name}`, USER: name },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('error', reject);
+      child.on('exit', (code) =>
+        code === 0
+          ? resolve()
+          : reject(new Error(`${command} ${args.join(' ')} failed (${code}): ${stderr}`)),
+      );
+    });
+  }
+
+  private addServices(): void {
+    const klippy = this.klippy;
+    const print = this.print;
+    this.services.add({
+      name: 'klipper',
+      description: 'Klipper 3D Printer Firmware SV1',
+      mainProgram: 'python',
+      isActive: () => klippy.running,
+      start: async () => {
+        this.recordKlipperStart();
+        await klippy.start();
+        return true;
+      },
+      stop: async () => {
+        print.interrupt('klipper stopped');
+        await klippy.stop();
+      },
+    });
+    const linux = this.linuxMcu;
+    if (linux) {
+      this.services.add({
+        name: 'klipper-mcu',
+        description: 'Klipper MCU on Raspberry Pi',
+        mainProgram: 'klipper_mcu',
+        isActive: () => linux.active,
+        start: async () => {
+          try {
+            await linux.start();
+            return true;
+          } catch (error) {
+            this.audit.write('service-condition-failed', {
+              unit: 'klipper-mcu',
+              reason: (error as Error).message,
+            });
+            return false;
+          }
+        },
+        stop: () => linux.stop(),
+      });
+    }
+    this.services.add({
+      name: 'moonraker',
+      description: 'API Server for Klipper SV1',
+      mainProgram: 'python',
+      isActive: () => this.moonraker.listening,
+      start: async () => {
+        await this.moonraker.listen(this.spec.moonrakerPort);
+        return true;
+      },
+      stop: () => this.moonraker.close(),
+    });
+  }
+
+  /**
+   * Evidence for invariant I1: what every configured MCU actually runs at the moment the klipper
+   * service is started, against the host's version.
+   */
+  private recordKlipperStart(): void {
+    void hostKlipperVersion(this.spec).then((hostVersion) => {
+      const mcus = [...(this.linuxMcu ? [this.linuxMcu] : []), ...this.boards].map((m) => ({
+        name: m.name,
+        version: m.version,
+      }));
+      this.audit.write('klipper-start', {
+        hostVersion,
+        mcus,
+        versionsMatch: mcus.every((m) => m.version === hostVersion),
+        setup: this.settingUp,
+      });
+    });
+  }
+
+  private boardByDevice(device: string): Board {
+    let real: string;
+    try {
+      real = realpathSync(device);
+    } catch {
+      throw new FlashRefused(`No Serial Device found at ${device}`);
+    }
+    const entry = this.usb.list().find((d) => d.tty === real);
+    const board = entry && this.boards.find((b) => b.spec.usbPort === entry.port);
+    if (!board) throw new FlashRefused(`no board at ${device}`);
+    return board;
+  }
+
+  private boardByPort(port: string): Board {
+    const board = this.boards.find((b) => b.spec.usbPort === port);
+    if (!board) throw new FlashRefused(`no board on USB port ${port}`);
+    return board;
+  }
+
+  private boardByUuid(uuid: string, iface: string): Board {
+    const board = this.boards.find((b) => b.spec.canbusUuid === uuid.toLowerCase());
+    if (!board || !this.can || this.can.name !== iface) throw new FlashRefused(`no node ${uuid} on ${iface}`);
+    if (
+      this.faults.peek('can-node-missing', board.name) ||
+      !this.can.bus.list().some((a) => a.name === board.name && a.inSync)
+    ) {
+      throw new FlashRefused(`node ${uuid} does not answer`);
+    }
+    return board;
+  }
+
+  private async applyFault(fault: FaultSpec): Promise<void> {
+    switch (fault.kind) {
+      case 'host-key-changed':
+        await this.sshd.changeHostKey();
+        return;
+      case 'printing':
+        this.print.start(fault.state ?? 'printing', fault.durationMs ?? 60_000);
+        return;
+      case 'can-bitrate-mismatch':
+        if (!this.can) throw new Error('this host has no CAN interface');
+        this.can.setHostBitrate(fault.bitrate ?? (this.can.spec.bitrate === 500_000 ? 1_000_000 : 500_000));
+        return;
+      case 'disk-full': {
+        const home = `/home/${this.spec.user.name}`;
+        const stats = statfsSync(home);
+        await run('fallocate', ['-l', String(stats.bavail * stats.bsize), join(home, BALLAST)]);
+        return;
+      }
+      case 'dirty-tree':
+        appendFileSync(join(klipperDir(this.spec), 'docs', 'Changes.md'), '- local edit on the printer\n');
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async revertFault(fault: FaultSpec): Promise<void> {
+    switch (fault.kind) {
+      case 'printing':
+        this.print.finish('complete');
+        return;
+      case 'can-bitrate-mismatch':
+        this.can?.setHostBitrate(this.can.spec.bitrate);
+        return;
+      case 'disk-full':
+        rmSync(join(`/home/${this.spec.user.name}`, BALLAST), { force: true });
+        return;
+      case 'dirty-tree':
+        await run('git', [
+          '-C',
+          klipperDir(this.spec),
+          '-c',
+          'safe.directory=*',
+          'checkout',
+          '--',
+          'docs/Changes.md',
+        ]);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private handlers(): Record<string, ControlHandler> {
+    const str = (value: unknown, name: string): string => {
+      if (typeof value !== 'string' || value === '') throw new Error(`${name}: expected a string`);
+      return value;
+    };
+    const flashOp =
+      (
+        method: FlashMethod,
+        locate: (p: Record<string, unknown>) => {
+          board: Board;
+          target: { device?: string; nodeId?: number };
+        },
+      ): ControlHandler =>
+      async (p) => {
+        const { board, target } = locate(p);
+        return board.flash(method, str(p.file, 'file'), target);
+      };
+    return {
+      ping: () => ({ ready: this.ready }),
+      snapshot: () => this.snapshot(),
+      audit: (p) => {
+        this.audit.write(str(p.event, 'event'), (p.fields as Record<string, unknown>) ?? {});
+      },
+      'session-start': (p) => {
+        const id = ++this.sessionSeq;
+        const command = String(p.command ?? '');
+        this.audit.write('command', { session: id, command });
+        const drop = this.faults.peek('ssh-drop');
+        if (drop && (drop.match === undefined || new RegExp(drop.match).test(command))) {
+          this.faults.trigger('ssh-drop');
+          return { id, dropAfterMs: drop.afterMs ?? 0 };
+        }
+        return { id };
+      },
+      'session-end': (p) => {
+        this.audit.write('command-exit', { session: p.id, exitCode: p.exitCode });
+      },
+      'fault-set': async (p) => {
+        const fault = parseFaultSpec(p.fault);
+        if (fault.mcu && ![...this.boards.map((b) => b.name), this.linuxMcu?.name].includes(fault.mcu)) {
+          throw new Error(`fault.mcu: this host has no MCU ${fault.mcu}`);
+        }
+        await this.applyFault(fault);
+        this.faults.set(fault);
+      },
+      'fault-clear': async (p) => {
+        const removed = this.faults.clear(
+          p.kind as FaultKind | undefined,
+          typeof p.mcu === 'string' ? p.mcu : undefined,
+        );
+        for (const fault of removed) await this.revertFault(fault);
+        return removed;
+      },
+      'build-settings': (p) => {
+        const mcu = String(p.mcu ?? '');
+        const failure = this.faults.peek('build-failure');
+        const failsHere =
+          failure !== undefined &&
+          (failure.mcu === undefined ||
+            this.spec.boards.find((b) => b.name === failure.mcu)?.mcuType === mcu);
+        if (failsHere && !this.settingUp) this.faults.trigger('build-failure', failure.mcu);
+        this.audit.write('build-start', {
+          mcu,
+          config: p.config,
+          out: p.out,
+          fails: failsHere && !this.settingUp,
+        });
+        return { seconds: this.settingUp ? 0 : this.spec.buildSeconds, fail: failsHere && !this.settingUp };
+      },
+      'usb-devices': () => this.usb.list(),
+      'usb-bootloader-request': async (p) => {
+        await this.boardByDevice(str(p.device, 'device')).requestBootloader();
+      },
+      'katapult-connect': (p) => {
+        const board =
+          typeof p.device === 'string'
+            ? this.boardByDevice(p.device)
+            : this.boardByUuid(str(p.uuid, 'uuid'), str(p.interface, 'interface'));
+        board.assertFlashable(typeof p.device === 'string' ? 'katapult-serial' : 'katapult-can', {
+          device: typeof p.device === 'string' ? p.device : undefined,
+          nodeId: typeof p.nodeId === 'number' ? p.nodeId : undefined,
+        });
+        return board.katapultInfo();
+      },
+      'katapult-flash': async (p) => {
+        const file = str(p.file, 'file');
+        if (typeof p.device === 'string') {
+          return this.boardByDevice(p.device).flash('katapult-serial', file, { device: p.device });
+        }
+        const board = this.boardByUuid(str(p.uuid, 'uuid'), str(p.interface, 'interface'));
+        return board.flash('katapult-can', file, {
+          nodeId: typeof p.nodeId === 'number' ? p.nodeId : undefined,
+        });
+      },
+      'dfu-flash': flashOp('dfu', (p) => ({ board: this.boardByPort(str(p.port, 'port')), target: {} })),
+      'rp2040-flash': flashOp('rp2040-rom', (p) => ({
+        board: this.boardByPort(str(p.port, 'port')),
+        target: {},
+      })),
+      service: (p) =>
+        this.services.handle(str(p.action, 'action'), str(p.unit, 'unit'), Number(p.euid ?? 1000)),
+      'can-link': (p) => (this.can && this.can.name === p.interface ? this.can.link() : { exists: false }),
+    };
+  }
+}

@@ -1,0 +1,56 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { run } from '../command';
+
+/** The host's OpenSSH server, run in the foreground as hostd's child. */
+export class SshDaemon {
+  private child?: ChildProcess;
+
+  constructor(
+    private readonly configPath: string,
+    private readonly hostKeyPath: string,
+    private readonly logPath: string,
+  ) {}
+
+  async start(): Promise<void> {
+    const { openSync } = await import('node:fs');
+    const log = openSync(this.logPath, 'a');
+    this.child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', this.configPath], {
+      stdio: ['ignore', log, log],
+    });
+    await waitForPort(22, 10_000);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+
+  /** Replaces the host key, as a reinstalled or different machine at this address would. */
+  async changeHostKey(): Promise<void> {
+    await this.stop();
+    await run('rm', ['-f', this.hostKeyPath, `${this.hostKeyPath}.pub`]);
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'replaced', '-f', this.hostKeyPath]);
+    await this.start();
+  }
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`sshd did not listen on port ${port} within ${timeoutMs} ms`);
+}

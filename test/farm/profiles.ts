@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto';
+import type { SimBoardSpec, SimCanInterface } from './spec';
+
+export interface PrinterProfile {
+  boards: SimBoardSpec[];
+  canInterface?: SimCanInterface;
+}
+
+export const PROFILE_NAMES = ['mixed', 'minimal', 'can'] as const;
+export type ProfileName = (typeof PROFILE_NAMES)[number];
+
+export const DEFAULT_CAN_BITRATE = 1_000_000;
+
+/** Deterministic hex identity for a board, so a host keeps its serials and UUIDs across farms. */
+function identity(seed: string, length: number): string {
+  return createHash('sha256').update(seed).digest('hex').slice(0, length);
+}
+
+function kconfig(lines: Record<string, string | number | boolean>): string {
+  return (
+    Object.entries(lines)
+      .map(([key, value]) => {
+        if (value === true) return `CONFIG_${key}=y`;
+        if (value === false) return `# CONFIG_${key} is not set`;
+        if (typeof value === 'number') return `CONFIG_${key}=${value}`;
+        return /^0x[0-9a-f]+$/i.test(value) ? `CONFIG_${key}=${value}` : `CONFIG_${key}="${value}"`;
+      })
+      .join('\n') + '\n'
+  );
+}
+
+function linuxHost(): SimBoardSpec {
+  return {
+    name: 'rpi',
+    kind: 'linux',
+    mcuType: 'linux',
+    bootloader: 'none',
+    kconfig: kconfig({
+      LOW_LEVEL_OPTIONS: true,
+      MACH_LINUX: true,
+      BOARD_DIRECTORY: 'linux',
+      MCU: 'linux',
+      CLOCK_FREQ: 50000000,
+      LINUX_SELECT: true,
+    }),
+  };
+}
+
+function stm32f446Usb(seed: string): SimBoardSpec {
+  return {
+    name: 'mcu',
+    kind: 'usb-stm32',
+    mcuType: 'stm32f446xx',
+    bootloader: 'katapult',
+    usbSerial: identity(`${seed}/mcu`, 24).toUpperCase(),
+    usbPort: '1.2',
+    applicationAddress: 0x8008000,
+    kconfig: kconfig({
+      LOW_LEVEL_OPTIONS: true,
+      MACH_STM32: true,
+      BOARD_DIRECTORY: 'stm32',
+      MCU: 'stm32f446xx',
+      CLOCK_FREQ: 180000000,
+      USBSERIAL: true,
+      FLASH_SIZE: '0x80000',
+      FLASH_BOOT_ADDRESS: '0x8000000',
+      FLASH_APPLICATION_ADDRESS: '0x8008000',
+      STM32_SELECT: true,
+      MACH_STM32F446: true,
+      MACH_STM32F4: true,
+      STM32_FLASH_START_8000: true,
+      STM32_CLOCK_REF_12M: true,
+      CLOCK_REF_FREQ: 12000000,
+      STM32_USB_PA11_PA12: true,
+      USB_VENDOR_ID: '0x1d50',
+      USB_DEVICE_ID: '0x614e',
+      USB_SERIAL_NUMBER_CHIPID: true,
+      HAVE_BOOTLOADER_REQUEST: true,
+    }),
+  };
+}
+
+function rp2040Usb(seed: string): SimBoardSpec {
+  return {
+    name: 'probe',
+    kind: 'rp2040',
+    mcuType: 'rp2040',
+    bootloader: 'rp2040-rom',
+    usbSerial: identity(`${seed}/probe`, 16).toUpperCase(),
+    usbPort: '1.3',
+    applicationAddress: 0x10000100,
+    kconfig: kconfig({
+      LOW_LEVEL_OPTIONS: true,
+      MACH_RPXXXX: true,
+      BOARD_DIRECTORY: 'rp2040',
+      MCU: 'rp2040',
+      CLOCK_FREQ: 12000000,
+      USBSERIAL: true,
+      FLASH_SIZE: '0x200000',
+      FLASH_APPLICATION_ADDRESS: '0x10000100',
+      RPXXXX_SELECT: true,
+      MACH_RP2040: true,
+      RP2040_HAVE_STAGE2: true,
+      RPXXXX_FLASH_START_0100: true,
+      USB_VENDOR_ID: '0x1d50',
+      USB_DEVICE_ID: '0x614e',
+      USB_SERIAL_NUMBER_CHIPID: true,
+      HAVE_BOOTLOADER_REQUEST: true,
+    }),
+  };
+}
+
+function canToolboard(seed: string, name: string, bitrate: number): SimBoardSpec {
+  return {
+    name,
+    kind: 'can',
+    mcuType: 'stm32g0b1xx',
+    bootloader: 'katapult',
+    canbusUuid: identity(`${seed}/${name}`, 12),
+    applicationAddress: 0x8002000,
+    kconfig: kconfig({
+      LOW_LEVEL_OPTIONS: true,
+      MACH_STM32: true,
+      BOARD_DIRECTORY: 'stm32',
+      MCU: 'stm32g0b1xx',
+      CLOCK_FREQ: 64000000,
+      CANSERIAL: true,
+      CANBUS_FREQUENCY: bitrate,
+      FLASH_SIZE: '0x20000',
+      FLASH_BOOT_ADDRESS: '0x8000000',
+      FLASH_APPLICATION_ADDRESS: '0x8002000',
+      STM32_SELECT: true,
+      MACH_STM32G0B1: true,
+      MACH_STM32G0: true,
+      STM32_FLASH_START_2000: true,
+      STM32_CLOCK_REF_8M: true,
+      CLOCK_REF_FREQ: 8000000,
+      STM32_CMD_SPI_CANBUS_PB0_PB1: true,
+      HAVE_BOOTLOADER_REQUEST: true,
+    }),
+  };
+}
+
+/**
+ * The boards of one printer. `seed` names the printer (farm and host) so identities are unique
+ * across the farm and stable between runs.
+ */
+export function buildProfile(name: ProfileName, seed: string): PrinterProfile {
+  const bitrate = DEFAULT_CAN_BITRATE;
+  switch (name) {
+    case 'minimal':
+      return { boards: [linuxHost(), stm32f446Usb(seed)] };
+    case 'can':
+      return {
+        boards: [linuxHost(), canToolboard(seed, 'ebb36', bitrate)],
+        canInterface: { name: 'can0', bitrate },
+      };
+    case 'mixed':
+      return {
+        boards: [
+          linuxHost(),
+          stm32f446Usb(seed),
+          rp2040Usb(seed),
+          canToolboard(seed, 'ebb36', bitrate),
+          canToolboard(seed, 'sb2209', bitrate),
+        ],
+        canInterface: { name: 'can0', bitrate },
+      };
+  }
+}
+
+export function isProfileName(value: string): value is ProfileName {
+  return (PROFILE_NAMES as readonly string[]).includes(value);
+}

@@ -1,0 +1,26 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { run } from './command';
+import { REPO_ROOT } from './paths';
+
+const REQUIRED = [
+  '/usr/sbin/sshd',
+  '/usr/bin/sudo',
+  '/usr/bin/ssh-keygen',
+  '/usr/bin/git',
+  '/usr/bin/python3',
+  '/usr/bin/make',
+];
+
+let checked = false;
+
+/** The farm needs OpenSSH's server, git, make and python3 on the machine; installs them if missing. */
+export async function ensureSystemPackages(): Promise<void> {
+  if (checked) return;
+  if (REQUIRED.some((path) => !existsSync(path))) {
+    await run('/bin/sh', [join(REPO_ROOT, 'scripts', 'install-system-packages.sh')], { timeoutMs: 600_000 });
+  }
+  const stillMissing = REQUIRED.filter((path) => !existsSync(path));
+  if (stillMissing.length > 0) throw new Error(`the printer farm needs ${stillMissing.join(', ')}`);
+  checked = true;
+}

@@ -5,11 +5,12 @@ import {
   openSync,
   readFileSync,
   readdirSync,
+  readlinkSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { run } from './command';
 import { controlRequest } from './control-client';
 import type { FaultKind, FaultSpec } from './faults';
@@ -32,6 +33,8 @@ export interface FarmOptions {
   /** Keep the farm after this process exits (the CLI's `up`); otherwise a later sweep removes it. */
   detached?: boolean;
   homeSizeMb?: number;
+  /** Leave the klipper service stopped on every host (default: running, like a printer in use). */
+  klipperStopped?: boolean;
 }
 
 export interface FarmHostRecord {
@@ -96,6 +99,38 @@ export class FarmHost {
   /** A path inside the host (its own /dev, /tmp, /home) reached from the root namespace. */
   path(inside: string): string {
     return `/proc/${this.record.pid}/root${inside}`;
+  }
+
+  /**
+   * Like path(), following symlinks inside the host: an absolute link target (a /dev/serial link
+   * to /dev/pts/N) means the host's file, not the root namespace's.
+   */
+  resolve(inside: string): string {
+    let current = inside;
+    for (let hops = 0; hops < 16; hops++) {
+      let target: string;
+      try {
+        target = readlinkSync(this.path(current));
+      } catch {
+        return this.path(current);
+      }
+      current = target.startsWith('/') ? target : join(dirname(current), target);
+    }
+    throw new Error(`${this.name}: too many symlinks at ${inside}`);
+  }
+
+  /** GET or POST to the host's Moonraker API from the root namespace. */
+  async moonraker<T = unknown>(
+    path: string,
+    method: 'GET' | 'POST' = 'GET',
+    body?: unknown,
+  ): Promise<{ status: number; body: T }> {
+    const response = await fetch(`http://${this.address}:7125${path}`, {
+      method,
+      headers: body === undefined ? undefined : { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as T };
   }
 
   request<T = unknown>(op: string, params: Record<string, unknown> = {}, timeoutMs?: number): Promise<T> {
@@ -449,6 +484,7 @@ async function startHost(
     buildSeconds: options.buildSeconds ?? 0.2,
     flashSeconds: options.flashSeconds ?? 0.2,
     moonrakerPort: 7125,
+    startKlipper: !options.klipperStopped,
     homeSizeMb: options.homeSizeMb ?? 256,
   };
   writeFileSync(join(hostDir, 'host.json'), JSON.stringify(spec, null, 2));

@@ -50,6 +50,8 @@ export interface SimHostSpec {
   /** Seconds one firmware transfer to a board takes. */
   flashSeconds: number;
   moonrakerPort: number;
+  /** Whether the klipper service runs once the host is up (a printer in use), or waits to be started. */
+  startKlipper: boolean;
   homeSizeMb: number;
 }
 

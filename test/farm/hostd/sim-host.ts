@@ -104,7 +104,7 @@ export class SimHost {
     await Promise.all(this.boards.map((b) => b.boot()));
     await this.services.handle('start', 'klipper-mcu', 0);
     await this.services.handle('start', 'moonraker', 0);
-    await this.services.handle('start', 'klipper', 0);
+    if (this.spec.startKlipper) await this.services.handle('start', 'klipper', 0);
     await this.sshd.start();
     this.ready = true;
     this.audit.write('host-ready');

@@ -6,7 +6,7 @@ export interface PrinterProfile {
   canInterface?: SimCanInterface;
 }
 
-export const PROFILE_NAMES = ['mixed', 'minimal', 'can'] as const;
+export const PROFILE_NAMES = ['mixed', 'minimal', 'can', 'legacy'] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 export const DEFAULT_CAN_BITRATE = 1_000_000;
@@ -80,6 +80,35 @@ function stm32f446Usb(seed: string): SimBoardSpec {
   };
 }
 
+/** An STM32F446 mainboard without Katapult: flashed through the ST ROM's DFU mode. */
+function stm32f446Dfu(seed: string): SimBoardSpec {
+  const board = stm32f446Usb(seed);
+  return {
+    ...board,
+    bootloader: 'dfu',
+    applicationAddress: 0x8000000,
+    kconfig: board.kconfig
+      .replace('CONFIG_FLASH_APPLICATION_ADDRESS=0x8008000', 'CONFIG_FLASH_APPLICATION_ADDRESS=0x8000000')
+      .replace('CONFIG_STM32_FLASH_START_8000=y', 'CONFIG_STM32_FLASH_START_0000=y'),
+  };
+}
+
+/** An RP2040 behind a 16 KiB Katapult: it takes klipper.bin at 0x10004000. */
+function rp2040Katapult(seed: string): SimBoardSpec {
+  const board = rp2040Usb(seed);
+  return {
+    ...board,
+    bootloader: 'katapult',
+    applicationAddress: 0x10004000,
+    kconfig: board.kconfig
+      .replace('CONFIG_FLASH_APPLICATION_ADDRESS=0x10000100', 'CONFIG_FLASH_APPLICATION_ADDRESS=0x10004000')
+      .replace(
+        'CONFIG_RP2040_HAVE_STAGE2=y\nCONFIG_RPXXXX_FLASH_START_0100=y',
+        'CONFIG_RPXXXX_FLASH_START_4000=y\nCONFIG_RPXXXX_HAVE_BOOTLOADER=y',
+      ),
+  };
+}
+
 function rp2040Usb(seed: string): SimBoardSpec {
   return {
     name: 'probe',
@@ -150,6 +179,8 @@ export function buildProfile(name: ProfileName, seed: string): PrinterProfile {
   switch (name) {
     case 'minimal':
       return { boards: [linuxHost(), stm32f446Usb(seed)] };
+    case 'legacy':
+      return { boards: [linuxHost(), stm32f446Dfu(seed), rp2040Katapult(seed)] };
     case 'can':
       return {
         boards: [linuxHost(), canToolboard(seed, 'ebb36', bitrate)],

@@ -108,7 +108,10 @@ export class Board extends EventEmitter {
     await this.enqueue(() => this.enter('absent'));
   }
 
-  /** Klipper's bootloader request (1200-baud touch on USB, REQUEST_BOOTLOADER on CAN). */
+  /**
+   * Klipper's bootloader request (1200-baud touch on USB, REQUEST_BOOTLOADER on CAN): the board
+   * drops off at once and shows up in its bootloader a moment later.
+   */
   requestBootloader(): Promise<void> {
     return this.enqueue(async () => {
       if (this.mode !== 'app') return;
@@ -124,8 +127,10 @@ export class Board extends EventEmitter {
       }[this.spec.bootloader];
       if (!target) return;
       await this.enter('absent');
-      await sleep(BOOTLOADER_ENTRY_MS);
-      await this.enter(target);
+      void this.enqueue(async () => {
+        await sleep(BOOTLOADER_ENTRY_MS);
+        await this.enter(target);
+      });
     });
   }
 

@@ -2,10 +2,11 @@ import { join } from 'node:path';
 import { CanNodeStream, encodeAdminCommand, MIN_NODE_ID, parseCanbusUuid } from '@lockstep/canbus';
 import { mcuSections, parsePrinterConfig, type DataDictionary, type McuConfig } from '@lockstep/mcu';
 import { fileSystemConfigSource } from '../fs-config-source';
-import { identifyMcu, SerialChannel, type McuChannel } from '../identify-client';
+import { identifyMcu, type McuChannel } from '../identify-client';
 import type { SimHostSpec } from '../spec';
 import type { AuditLog } from './audit';
 import type { CanInterface } from './can-interface';
+import { HeldSerialChannel } from './held-serial';
 import { hostKlipperVersion, printerDataDir } from './home';
 import type { PrintJob } from './print-job';
 
@@ -177,7 +178,9 @@ export class Klippy {
     while (generation === this.generation && Date.now() < deadline) {
       let channel: (McuChannel & { close(): void }) | undefined;
       try {
-        channel = mcu.canbusUuid ? await this.openCan(mcu, nodeId) : SerialChannel.open(mcu.serial!);
+        channel = mcu.canbusUuid
+          ? await this.openCan(mcu, nodeId)
+          : await HeldSerialChannel.open(mcu.serial!, this.spec.user);
         const dictionary = await identifyMcu(channel, Math.max(500, deadline - Date.now()));
         if (generation !== this.generation) {
           channel.close();

@@ -1,0 +1,65 @@
+import { Farm, HostShell, type FarmHost, type FarmOptions, type HostSnapshot } from '@lockstep/farm';
+
+export interface HostUnderTest {
+  farm: Farm;
+  host: FarmHost;
+  shell: HostShell;
+  snapshot(): Promise<HostSnapshot>;
+  mcu(name: string): Promise<HostSnapshot['mcus'][number]>;
+}
+
+/** A one-printer farm for a test, taken down afterwards whatever happens. */
+export async function withHost(
+  options: Partial<FarmOptions>,
+  body: (h: HostUnderTest) => Promise<void>,
+): Promise<void> {
+  const farm = await Farm.up({ printers: 1, profile: 'mixed', ...options });
+  const host = farm.hosts[0]!;
+  let shell: HostShell | undefined;
+  try {
+    shell = await HostShell.connect(host);
+    await body({
+      farm,
+      host,
+      shell,
+      snapshot: () => host.snapshot(),
+      mcu: async (name) => {
+        const found = (await host.snapshot()).mcus.find((m) => m.name === name);
+        if (!found) throw new Error(`no MCU ${name}`);
+        return found;
+      },
+    });
+  } finally {
+    shell?.dispose();
+    await farm.down();
+  }
+}
+
+/** Waits until `probe` returns a value that passes `done` (polling), or fails after timeoutMs. */
+export async function waitFor<T>(
+  probe: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T = await probe();
+  while (!done(last)) {
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    last = await probe();
+  }
+  return last;
+}
+
+export async function klippyState(host: FarmHost): Promise<string> {
+  const { body } = await host.moonraker<{ result: { klippy_state: string } }>('/server/info');
+  return body.result.klippy_state;
+}
+
+/** Kconfig folder and build folder of a board on the simulated host. */
+export const KCONFIG = '~/printer_data/config/kconfig';
+
+export function buildCommand(board: string): string {
+  return `cd ~/klipper && make -s KCONFIG_CONFIG=${KCONFIG}/${board}.config OUT=$HOME/build/${board}/ >/dev/null`;
+}

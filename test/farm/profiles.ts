@@ -183,7 +183,7 @@ export function buildProfile(name: ProfileName, seed: string): PrinterProfile {
       return { boards: [linuxHost(), stm32f446Dfu(seed), rp2040Katapult(seed)] };
     case 'can':
       return {
-        boards: [linuxHost(), canToolboard(seed, 'ebb36', bitrate)],
+        boards: [linuxHost(), canToolboard(seed, 'mcu', bitrate)],
         canInterface: { name: 'can0', bitrate },
       };
     case 'mixed':

@@ -312,6 +312,9 @@ export class SimHost {
 
   private async revertFault(fault: FaultSpec): Promise<void> {
     switch (fault.kind) {
+      case 'host-key-changed':
+        await this.sshd.restoreHostKey();
+        return;
       case 'printing':
         this.print.finish('complete');
         return;
@@ -392,19 +395,17 @@ export class SimHost {
       },
       'build-settings': (p) => {
         const mcu = String(p.mcu ?? '');
-        const failure = this.faults.peek('build-failure');
-        const failsHere =
-          failure !== undefined &&
-          (failure.mcu === undefined ||
-            this.spec.boards.find((b) => b.name === failure.mcu)?.mcuType === mcu);
-        if (failsHere && !this.settingUp) this.faults.trigger('build-failure', failure.mcu);
-        this.audit.write('build-start', {
-          mcu,
-          config: p.config,
-          out: p.out,
-          fails: failsHere && !this.settingUp,
-        });
-        return { seconds: this.settingUp ? 0 : this.spec.buildSeconds, fail: failsHere && !this.settingUp };
+        const failure = this.faults
+          .list()
+          .find(
+            (f) =>
+              f.kind === 'build-failure' &&
+              (f.mcu === undefined || this.spec.boards.find((b) => b.name === f.mcu)?.mcuType === mcu),
+          );
+        const fails = failure !== undefined && !this.settingUp;
+        if (fails) this.faults.trigger('build-failure', failure.mcu);
+        this.audit.write('build-start', { mcu, config: p.config, out: p.out, fails });
+        return { seconds: this.settingUp ? 0 : this.spec.buildSeconds, fail: fails };
       },
       'usb-devices': () => this.usb.list(),
       'usb-bootloader-request': async (p) => {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync, renameSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { run } from '../command';
 
@@ -13,7 +14,6 @@ export class SshDaemon {
   ) {}
 
   async start(): Promise<void> {
-    const { openSync } = await import('node:fs');
     const log = openSync(this.logPath, 'a');
     this.child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', this.configPath], {
       stdio: ['ignore', log, log],
@@ -32,8 +32,24 @@ export class SshDaemon {
   /** Replaces the host key, as a reinstalled or different machine at this address would. */
   async changeHostKey(): Promise<void> {
     await this.stop();
-    await run('rm', ['-f', this.hostKeyPath, `${this.hostKeyPath}.pub`]);
+    const original = `${this.hostKeyPath}.original`;
+    if (!existsSync(original)) {
+      renameSync(this.hostKeyPath, original);
+      renameSync(`${this.hostKeyPath}.pub`, `${original}.pub`);
+    }
+    rmSync(this.hostKeyPath, { force: true });
+    rmSync(`${this.hostKeyPath}.pub`, { force: true });
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'replaced', '-f', this.hostKeyPath]);
+    await this.start();
+  }
+
+  /** Puts the host's own key back. */
+  async restoreHostKey(): Promise<void> {
+    const original = `${this.hostKeyPath}.original`;
+    if (!existsSync(original)) return;
+    await this.stop();
+    renameSync(original, this.hostKeyPath);
+    renameSync(`${original}.pub`, `${this.hostKeyPath}.pub`);
     await this.start();
   }
 }

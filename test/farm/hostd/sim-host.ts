@@ -104,7 +104,12 @@ export class SimHost {
     await Promise.all(this.boards.map((b) => b.boot()));
     await this.services.handle('start', 'klipper-mcu', 0);
     await this.services.handle('start', 'moonraker', 0);
-    if (this.spec.startKlipper) await this.services.handle('start', 'klipper', 0);
+    if (this.spec.startKlipper) {
+      await this.services.handle('start', 'klipper', 0);
+      // A printer that is up has finished connecting to its MCUs.
+      for (let i = 0; i < 200 && this.klippy.state === 'startup'; i++)
+        await new Promise((r) => setTimeout(r, 50));
+    }
     await this.sshd.start();
     this.ready = true;
     this.audit.write('host-ready');

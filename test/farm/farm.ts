@@ -10,7 +10,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { run } from './command';
 import { controlRequest } from './control-client';
 import type { FaultKind, FaultSpec } from './faults';
@@ -465,7 +465,7 @@ async function startHost(
   const hostDir = join(farm.dir, 'hosts', name);
   const namespace = FarmNetwork.namespaceName(farm.index, name);
   const veth = FarmNetwork.vethName(farm.index, index);
-  for (const sub of ['run', 'etc/systemd-system', 'etc/sudoers.d', 'usr-local-bin']) {
+  for (const sub of ['run', 'repo', 'etc/systemd-system', 'etc/sudoers.d', 'usr-local-bin']) {
     mkdirSync(join(hostDir, sub), { recursive: true });
   }
   const address = await network.addHost(index, namespace);
@@ -497,9 +497,11 @@ async function startHost(
     join(hostDir, 'etc', 'hosts'),
     `127.0.0.1\tlocalhost\n127.0.1.1\t${name}\n${address}\t${name}.farm\n`,
   );
-  symlinkSync(HOST_TOOLS, join(hostDir, 'run', 'tools'));
+  // Inside the host the project is bound at <hostDir>/repo (host-init.sh), wherever it lives outside.
+  const tools = join(hostDir, 'repo', relative(REPO_ROOT, HOST_TOOLS));
+  symlinkSync(tools, join(hostDir, 'run', 'tools'));
   for (const tool of ['systemctl', 'service', 'ip', 'lsusb', 'dfu-util']) {
-    symlinkSync(join(HOST_TOOLS, 'bin', tool), join(hostDir, 'usr-local-bin', tool));
+    symlinkSync(join(tools, 'bin', tool), join(hostDir, 'usr-local-bin', tool));
   }
   writeSystemFiles(hostDir);
   const hostKey = join(hostDir, 'ssh_host_ed25519_key');

@@ -12,6 +12,11 @@ uid=$6
 gid=$7
 node=$8
 
+# The project may live under a directory this script is about to cover (/tmp, /home, /run): keep
+# it reachable at a fixed place inside the host directory first.
+mount --bind "$repo" "$host_dir/repo"
+repo="$host_dir/repo"
+
 mount -t tmpfs -o mode=755,size=16m devtmp /dev
 mknod -m 666 /dev/null c 1 3
 mknod -m 666 /dev/zero c 1 5

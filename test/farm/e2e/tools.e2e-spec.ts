@@ -110,6 +110,47 @@ describe('simulated host tools: success and failure behaviour of the real comman
       });
     }));
 
+  it('flashtool.py over CAN: query, request the bootloader, status, flash', () =>
+    withHost({ profile: 'can', klipperStopped: true }, async ({ shell, mcu }) => {
+      const node = await mcu('mcu');
+      const uuid = node.canbusUuid!;
+      const query = await shell.check('python3 ~/katapult/scripts/flashtool.py -i can0 -q');
+      expect(query).toContain(`Detected UUID: ${uuid}, Application: Klipper`);
+      expect(query.trim().split('\n').pop()).toBe('CANBus UUID Query Complete');
+
+      const request = await shell.check(`python3 ~/katapult/scripts/flashtool.py -i can0 -u ${uuid} -r`);
+      expect(request).toContain('Sending bootloader jump command...');
+      expect(request.trim().split('\n').pop()).toBe('Bootloader Request Complete');
+      await waitFor(
+        () => mcu('mcu'),
+        (m) => m.mode === 'katapult',
+      );
+      expect(await shell.check('~/klippy-env/bin/python ~/klipper/scripts/canbus_query.py can0')).toBe(
+        `Found canbus_uuid=${uuid}, Application: CanBoot\nTotal 1 uuids found\n`,
+      );
+
+      const status = await shell.check(`python3 ~/katapult/scripts/flashtool.py -i can0 -u ${uuid} -s`);
+      expect(status).toContain('MCU type: stm32g0b1xx');
+      expect(status).toContain('Application Start: 0x8002000');
+      expect(status.trim().split('\n').pop()).toBe('Status Request Complete');
+
+      await shell.check(buildCommand('mcu'));
+      const flash = await shell.check(
+        `python3 ~/katapult/scripts/flashtool.py -i can0 -u ${uuid} -f ~/build/mcu/klipper.bin`,
+      );
+      expect(flash).toMatch(/Write complete: \d+ pages\nVerifying \(block count = 480\)\.\.\./);
+      expect(flash.trim().split('\n').pop()).toBe('Programming Complete');
+      expect(
+        (
+          await waitFor(
+            () => mcu('mcu'),
+            (m) => m.mode === 'app',
+          )
+        ).flashCount,
+      ).toBe(1);
+      expect(await shell.check('service klipper status; echo rc=$?')).toContain('rc=3');
+    }));
+
   it('STM32 without Katapult goes through DFU, an RP2040 behind Katapult through flashtool', () =>
     withHost({ profile: 'legacy' }, async ({ shell, mcu, host }) => {
       await shell.check('sudo systemctl stop klipper');

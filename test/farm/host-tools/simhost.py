@@ -5,6 +5,7 @@ wrapper) asks the host daemon (hostd) about the simulated hardware through one J
 request on a unix socket, and speaks on the simulated CAN bus through a unix stream socket
 carrying Linux `struct can_frame` records.
 """
+import hashlib
 import json
 import os
 import socket
@@ -55,12 +56,21 @@ def audit(event, **fields):
 
 # --- firmware files -------------------------------------------------------------------------
 
+# Typical image sizes, so transfers and page counts look like the real thing.
+IMAGE_SIZES = {"bin": 30 * 1024, "uf2": 64 * 1024, "elf": 780 * 1024}
+
+
 def write_firmware(path, header, dictionary):
+    """A firmware image: magic line, JSON header, the data dictionary as Klipper embeds it
+    (compact sorted JSON, zlib level 9), then filler up to a typical image size."""
+    compressed = zlib.compress(json.dumps(dictionary, sort_keys=True, separators=(",", ":")).encode(), 9)
+    header = dict(header, dict_size=len(compressed))
+    head = FIRMWARE_MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + compressed
+    size = max(IMAGE_SIZES.get(header.get("format"), 0), len(head))
+    seed = hashlib.sha256(compressed).digest()
+    filler = (seed * (size // len(seed) + 1))[: size - len(head)]
     with open(path, "wb") as f:
-        f.write(FIRMWARE_MAGIC)
-        f.write(json.dumps(header, sort_keys=True).encode() + b"\n")
-        # As Klipper embeds it: compact sorted JSON, zlib level 9.
-        f.write(zlib.compress(json.dumps(dictionary, sort_keys=True, separators=(",", ":")).encode(), 9))
+        f.write(head + filler)
 
 
 def read_firmware(path):
@@ -70,10 +80,11 @@ def read_firmware(path):
     if not data.startswith(FIRMWARE_MAGIC):
         return None
     rest = data[len(FIRMWARE_MAGIC):]
-    line, _, compressed = rest.partition(b"\n")
+    line, _, body = rest.partition(b"\n")
     try:
-        return json.loads(line), json.loads(zlib.decompress(compressed))
-    except (ValueError, zlib.error):
+        header = json.loads(line)
+        return header, json.loads(zlib.decompress(body[: header["dict_size"]]))
+    except (ValueError, KeyError, zlib.error):
         return None
 
 

@@ -9,6 +9,8 @@ export interface FirmwareHeader {
   interface: 'usb' | 'can' | 'usbcan' | 'uart' | 'linux' | null;
   flash_start: number;
   canbus_frequency: number;
+  /** Length of the zlib data dictionary that follows the header line. */
+  dict_size: number;
 }
 
 export interface Firmware {
@@ -31,7 +33,8 @@ export function parseFirmware(bytes: Buffer): Firmware {
   const newline = rest.indexOf(0x0a);
   if (newline < 0) throw new FirmwareFormatError('truncated firmware image');
   const header = JSON.parse(rest.subarray(0, newline).toString('utf8')) as FirmwareHeader;
-  const compressed = new Uint8Array(rest.subarray(newline + 1));
+  if (!Number.isInteger(header.dict_size)) throw new FirmwareFormatError('firmware header without dict_size');
+  const compressed = new Uint8Array(rest.subarray(newline + 1, newline + 1 + header.dict_size));
   inflateSync(compressed);
   return { header, dictionary: parseDataDictionary(compressed), compressed, size: bytes.length };
 }

@@ -10,6 +10,8 @@ async function main(): Promise<void> {
   const stop = (): void => {
     void host.stop().finally(() => process.exit(0));
   };
+  // One failed request must not take the whole host down.
+  process.on('unhandledRejection', (error) => console.error('hostd: unhandled rejection:', error));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   await host.start();

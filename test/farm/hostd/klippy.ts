@@ -111,8 +111,11 @@ export class Klippy {
       return this.fail(generation, `${(error as Error).message}\nError configuring printer\n`);
     }
     const identified: { name: string; dictionary: DataDictionary }[] = [];
-    for (const [index, mcu] of mcus.entries()) {
-      const dictionary = await this.connectMcu(generation, mcu, MIN_NODE_ID + index);
+    // klippy numbers CAN nodes in config order from 4 (klippy/extras/canbus_ids.py).
+    const canMcus = mcus.filter((m) => m.canbusUuid !== null);
+    for (const mcu of mcus) {
+      const nodeId = MIN_NODE_ID + canMcus.indexOf(mcu);
+      const dictionary = await this.connectMcu(generation, mcu, nodeId);
       if (generation !== this.generation) return;
       if (!dictionary) {
         return this.fail(

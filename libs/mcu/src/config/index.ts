@@ -1,2 +1,3 @@
 export * from './printer-config';
 export * from './mcu-sections';
+export * from './glob';

@@ -1,0 +1,139 @@
+import type { ClientChannel } from 'ssh2';
+import { NodeSSH } from 'node-ssh';
+import { shellQuote } from './shell-quote';
+
+export interface SshTarget {
+  address: string;
+  port: number;
+  user: string;
+  /** The host's public key line, pinned: any other key refuses the connection. */
+  hostKey: string;
+}
+
+export interface RemoteResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  /** The deadline ran out and the command was killed. */
+  timedOut: boolean;
+}
+
+/** The printer host presented another key than the pinned one: never retried, never ignored. */
+export class HostKeyMismatchError extends Error {
+  constructor(target: SshTarget) {
+    super(
+      `host key of ${target.user}@${target.address}:${target.port} does not match the pinned key: the host was reinstalled or this is another machine; check it and update the printer's host key`,
+    );
+    this.name = 'HostKeyMismatchError';
+  }
+}
+
+/** The connection failed or dropped; the job may reconnect and resume. */
+export class SshConnectionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SshConnectionError';
+  }
+}
+
+const KILL_GRACE_SECONDS = 5;
+
+/**
+ * One SSH connection to a printer host (node-ssh). Every command runs under coreutils `timeout`
+ * on the host and under a local timer, so a hung tool is killed and reported (I5). The private
+ * key is passed in and kept only inside the ssh client.
+ */
+export class SshSession {
+  private closed = false;
+  /** Milliseconds spent waiting for commands on the host. */
+  remoteMs = 0;
+
+  private constructor(
+    private readonly ssh: NodeSSH,
+    readonly target: SshTarget,
+  ) {
+    ssh.connection?.on('close', () => {
+      this.closed = true;
+    });
+  }
+
+  static async connect(target: SshTarget, privateKey: string, timeoutMs = 15_000): Promise<SshSession> {
+    const pinned = Buffer.from(target.hostKey.split(' ')[1] ?? '', 'base64');
+    let keyMismatch = false;
+    const ssh = new NodeSSH();
+    try {
+      await ssh.connect({
+        host: target.address,
+        port: target.port,
+        username: target.user,
+        privateKey,
+        readyTimeout: timeoutMs,
+        keepaliveInterval: 5000,
+        keepaliveCountMax: 3,
+        hostVerifier: (key: Buffer) => {
+          keyMismatch = !key.equals(pinned);
+          return !keyMismatch;
+        },
+      });
+    } catch (error) {
+      ssh.dispose();
+      if (keyMismatch) throw new HostKeyMismatchError(target);
+      throw new SshConnectionError(
+        `cannot reach ${target.user}@${target.address}:${target.port}: ${(error as Error).message}`,
+      );
+    }
+    return new SshSession(ssh, target);
+  }
+
+  get connected(): boolean {
+    return !this.closed && this.ssh.isConnected();
+  }
+
+  /**
+   * Runs a shell command on the host with a deadline. A connection lost meanwhile raises
+   * SshConnectionError; a non-zero exit is returned, not thrown.
+   */
+  async run(command: string, options: { timeoutSeconds: number; stdin?: string }): Promise<RemoteResult> {
+    if (!this.connected) throw new SshConnectionError(`connection to ${this.target.address} is closed`);
+    const seconds = Math.max(1, Math.ceil(options.timeoutSeconds));
+    const wrapped = `timeout -k ${KILL_GRACE_SECONDS} ${seconds} sh -c ${shellQuote(command)}`;
+    const started = Date.now();
+    let channel: ClientChannel | undefined;
+    let localTimeout = false;
+    const timer = setTimeout(
+      () => {
+        localTimeout = true;
+        channel?.close();
+      },
+      (seconds + KILL_GRACE_SECONDS + 5) * 1000,
+    );
+    try {
+      const result = await this.ssh.execCommand(wrapped, {
+        stdin: options.stdin,
+        noTrim: true,
+        onChannel: (c) => {
+          channel = c;
+        },
+      });
+      const durationMs = Date.now() - started;
+      this.remoteMs += durationMs;
+      if (!localTimeout && result.code === null && !this.connected) {
+        throw new SshConnectionError(`connection to ${this.target.address} dropped while running a command`);
+      }
+      const timedOut = localTimeout || result.code === 124 || result.code === 137;
+      return { code: result.code, stdout: result.stdout, stderr: result.stderr, durationMs, timedOut };
+    } catch (error) {
+      this.remoteMs += Date.now() - started;
+      if (error instanceof SshConnectionError) throw error;
+      throw new SshConnectionError(`command on ${this.target.address} failed: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  dispose(): void {
+    this.closed = true;
+    this.ssh.dispose();
+  }
+}

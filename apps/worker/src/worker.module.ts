@@ -1,0 +1,76 @@
+import { readFileSync } from 'node:fs';
+import { Inject, Injectable, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import pino, { type Logger } from 'pino';
+import { QUEUES } from '@lockstep/contracts';
+import { loadWorkerConfig, type WorkerConfig } from './config';
+import { loadProbeSource, PrinterUpdateProcessor } from './update/printer-update.processor';
+
+export const WORKER_CONFIG = Symbol('WORKER_CONFIG');
+export const LOGGER = Symbol('LOGGER');
+export const REDIS = Symbol('REDIS');
+
+@Injectable()
+export class PrinterUpdateWorker implements OnModuleInit, OnApplicationShutdown {
+  private worker?: Worker;
+
+  constructor(
+    @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {}
+
+  onModuleInit(): void {
+    // The key is read once here and handed to the SSH client; it never enters job data or logs.
+    const privateKey = readFileSync(this.config.LOCKSTEP_SSH_KEY_FILE, 'utf8');
+    const processor = new PrinterUpdateProcessor(
+      this.config,
+      this.redis,
+      privateKey,
+      loadProbeSource(),
+      this.log,
+    );
+    this.worker = new Worker(QUEUES.printerUpdate, (job, _token, signal) => processor.process(job, signal), {
+      connection: this.redis.duplicate(),
+      prefix: this.config.LOCKSTEP_QUEUE_PREFIX,
+      concurrency: this.config.LOCKSTEP_WORKER_CONCURRENCY,
+      lockDuration: this.config.LOCKSTEP_LOCK_DURATION_MS,
+      stalledInterval: this.config.LOCKSTEP_STALLED_INTERVAL_MS,
+      maxStalledCount: 5,
+    });
+    this.worker.on('failed', (job, error) =>
+      this.log.error({ jobId: job?.id, err: error.message }, 'printer-update job failed'),
+    );
+    this.worker.on('error', (error) => this.log.error({ err: error.message }, 'worker error'));
+    this.log.info(
+      { queue: QUEUES.printerUpdate, concurrency: this.config.LOCKSTEP_WORKER_CONCURRENCY },
+      'worker started',
+    );
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    // Lets running jobs finish their current board; they resume from the journal if cut off.
+    await this.worker?.close();
+    this.redis.disconnect();
+  }
+}
+
+@Module({
+  providers: [
+    { provide: WORKER_CONFIG, useFactory: () => loadWorkerConfig(process.env) },
+    {
+      provide: LOGGER,
+      inject: [WORKER_CONFIG],
+      useFactory: (config: WorkerConfig) =>
+        pino({ level: config.LOG_LEVEL, base: { service: 'lockstep-worker' } }),
+    },
+    {
+      provide: REDIS,
+      inject: [WORKER_CONFIG],
+      useFactory: (config: WorkerConfig) => new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }),
+    },
+    PrinterUpdateWorker,
+  ],
+})
+export class WorkerModule {}

@@ -1,0 +1,23 @@
+/** Every queue and job name in one place; api and worker import these, never string literals. */
+export const QUEUES = {
+  printerUpdate: 'printer-update',
+} as const;
+
+export const JOB_NAMES = {
+  printerUpdate: 'printer-update',
+} as const;
+
+/**
+ * Deterministic job ids: one id per (printer, request), so enqueuing the same request twice
+ * yields one job.
+ */
+export function printerUpdateJobId(printerId: string, requestId: string): string {
+  return `printer-update.${printerId}.${requestId}`;
+}
+
+export const REDIS_KEYS = {
+  /** Lease that keeps one printer in one job at a time. */
+  printerLease: (printerId: string): string => `lockstep:lease:printer:${printerId}`,
+  /** Set to ask the job to stop at the next safe point (between boards). */
+  cancel: (jobId: string): string => `lockstep:cancel:${jobId}`,
+} as const;

@@ -1,0 +1,127 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Readable } from 'node:stream';
+
+export const PROBE = join(__dirname, '..', 'lockstep_probe.py');
+/** The probe must run on the oldest python3 a printer host has; set this to try another one. */
+export const PYTHON = process.env.LOCKSTEP_PROBE_PYTHON ?? '/usr/bin/python3';
+const PTY_RELAY = join(__dirname, '..', '..', '..', '..', 'test', 'farm', 'host-tools', 'pty_relay.py');
+
+export interface ProbeRun {
+  code: number | null;
+  /** The one JSON object the probe printed on stdout. */
+  json: Record<string, unknown>;
+  stdout: string;
+  stderr: string;
+  elapsedMs: number;
+}
+
+/**
+ * Runs the probe as its own process. Asynchronous on purpose: the fake MCUs the probe talks to
+ * live in this test's event loop.
+ */
+export function runProbe(args: readonly string[], options: { input?: string } = {}): Promise<ProbeRun> {
+  const started = Date.now();
+  const child = spawn(PYTHON, [PROBE, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.end(options.input ?? '');
+  const stdout = collect(child.stdout);
+  const stderr = collect(child.stderr);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => {
+      const out = stdout();
+      let json: Record<string, unknown>;
+      try {
+        json = JSON.parse(out) as Record<string, unknown>;
+      } catch {
+        reject(new Error(`The probe printed no JSON (exit ${code}): ${out}\n${stderr()}`));
+        return;
+      }
+      resolve({ code, json, stdout: out, stderr: stderr(), elapsedMs: Date.now() - started });
+    });
+  });
+}
+
+/** Runs a python snippet with the probe importable as `lockstep_probe`; returns its stdout. */
+export function runPython(script: string, input: string): Promise<string> {
+  const child = spawn(PYTHON, ['-B', '-c', script, join(__dirname, '..')], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  child.stdin.end(input);
+  const stdout = collect(child.stdout);
+  const stderr = collect(child.stderr);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) =>
+      code === 0 ? resolve(stdout()) : reject(new Error(`python exited ${code}: ${stderr()}`)),
+    );
+  });
+}
+
+function collect(stream: Readable): () => string {
+  const chunks: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  return () => Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * A serial device as the simulator makes one: test/farm/host-tools/pty_relay.py links a pty's
+ * slave at `link`; what a program writes to the device arrives through `onData`, `write` sends
+ * bytes to it.
+ */
+export class PtyRelay {
+  private listener: ((chunk: Buffer) => void) | undefined;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly link: string,
+  ) {
+    child.stdout?.on('data', (chunk: Buffer) => this.listener?.(chunk));
+  }
+
+  static start(link: string): Promise<PtyRelay> {
+    const child = spawn('/usr/bin/python3', [PTY_RELAY, link], {
+      stdio: ['pipe', 'pipe', 'inherit', 'pipe'],
+    });
+    const ready = child.stdio[3] as Readable;
+    return new Promise((resolve, reject) => {
+      let text = '';
+      const early = (code: number | null) =>
+        reject(new Error(`pty_relay.py exited ${code} before the link existed`));
+      child.once('error', reject);
+      child.once('exit', early);
+      ready.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        if (text.includes('\n')) {
+          child.off('exit', early);
+          resolve(new PtyRelay(child, link));
+        }
+      });
+    });
+  }
+
+  onData(listener: (chunk: Buffer) => void): void {
+    this.listener = listener;
+  }
+
+  write(bytes: Uint8Array): void {
+    this.child.stdin?.write(bytes);
+  }
+
+  /** Closing stdin makes the relay remove its link and exit; SIGKILL if it does not. */
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.stdin?.end();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+export function makeTempDir(prefix: string): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}

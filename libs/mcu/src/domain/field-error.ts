@@ -1,0 +1,18 @@
+/**
+ * Bad input in one named field (`ref`, `targetVersion`, `mcus[2].serial`). Permanent: retrying
+ * the same input cannot succeed, so callers may map it to an unrecoverable job failure.
+ */
+export class FieldError extends Error {
+  constructor(
+    readonly field: string,
+    readonly detail: string,
+  ) {
+    super(`${field}: ${detail}`);
+    this.name = 'FieldError';
+  }
+}
+
+/** Quotes a value for an error message so blanks and control characters stay visible. */
+export function quote(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+}

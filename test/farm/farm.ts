@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import {
+  chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   openSync,
@@ -35,6 +37,8 @@ export interface FarmOptions {
   homeSizeMb?: number;
   /** Leave the klipper service stopped on every host (default: running, like a printer in use). */
   klipperStopped?: boolean;
+  /** An existing private key (with its .pub beside it) to authorise instead of a new one. */
+  clientKey?: string;
 }
 
 export interface FarmHostRecord {
@@ -211,17 +215,14 @@ export class Farm {
     const farm = new Farm(record);
     try {
       saveRecord(record);
-      await run('ssh-keygen', [
-        '-q',
-        '-t',
-        'ed25519',
-        '-N',
-        '',
-        '-C',
-        `lockstep-farm-${record.id}`,
-        '-f',
-        record.clientKey,
-      ]);
+      if (options.clientKey) {
+        copyFileSync(options.clientKey, record.clientKey);
+        copyFileSync(`${options.clientKey}.pub`, `${record.clientKey}.pub`);
+        chmodSync(record.clientKey, 0o600);
+      } else {
+        const comment = `lockstep-farm-${record.id}`;
+        await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', record.clientKey]);
+      }
       await Promise.all([
         createKlipperUpstream(record.upstream),
         createKatapultUpstream(join(dir, 'katapult.git')),

@@ -100,7 +100,7 @@ export async function setupHome(spec: SimHostSpec): Promise<void> {
 export async function hostKlipperVersion(spec: SimHostSpec): Promise<string> {
   const { stdout } = await run(
     'git',
-    ['-C', klipperDir(spec), 'describe', '--always', '--tags', '--long', '--dirty'],
+    ['--no-optional-locks', '-C', klipperDir(spec), 'describe', '--always', '--tags', '--long', '--dirty'],
     {
       env: {
         ...process.env,

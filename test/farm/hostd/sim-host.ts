@@ -291,6 +291,10 @@ export class SimHost {
 
   private async applyFault(fault: FaultSpec): Promise<void> {
     switch (fault.kind) {
+      case 'can-node-missing':
+        // A node klippy talks to going silent is a lost MCU for klippy.
+        if (fault.mcu) this.klippy.mcuLost(fault.mcu);
+        return;
       case 'host-key-changed':
         await this.sshd.changeHostKey();
         return;

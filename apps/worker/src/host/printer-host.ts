@@ -150,7 +150,17 @@ export class PrinterHost {
       await this.check(
         step,
         'git describe',
-        shellCommand(['git', '-C', dir, 'describe', '--always', '--tags', '--long', '--dirty']),
+        shellCommand([
+          'git',
+          '--no-optional-locks',
+          '-C',
+          dir,
+          'describe',
+          '--always',
+          '--tags',
+          '--long',
+          '--dirty',
+        ]),
       )
     ).trim();
   }

@@ -158,6 +158,16 @@ export class PrinterUpdateRun {
 
   async execute(): Promise<PrinterUpdateResult> {
     await this.enter('connect', 'checking the host');
+    // Read-only checks first: a full disk must not fail the job before it can say so.
+    const hostVersion = await this.host.gitDescribe('connect', this.klipperDir);
+    const free = await this.host.freeDiskMb('connect');
+    if (free < this.job.policy.minFreeDiskMb) {
+      const failure = new UpdateFailure(
+        'preflight',
+        `only ${free} MB free in ${this.host.home}; ${this.job.policy.minFreeDiskMb} MB needed`,
+      );
+      return this.result('failed-preflight', hostVersion, null, failure);
+    }
     await this.host.installProbe(this.probeSource);
     const previous = parseJournal(await this.host.readFile('connect', this.journalPath));
     const resuming = isUnfinished(previous) ? previous : null;
@@ -165,10 +175,7 @@ export class PrinterUpdateRun {
       this.log.info({ journal: resuming.jobId, step: resuming.step }, 'resuming an unfinished update');
     const from = resuming
       ? resuming.from
-      : {
-          version: await this.host.gitDescribe('connect', this.klipperDir),
-          commit: await this.host.gitHead('connect', this.klipperDir),
-        };
+      : { version: hostVersion, commit: await this.host.gitHead('connect', this.klipperDir) };
     if (resuming) this.klipperStopped = !(await this.host.isActive('connect', 'klipper'));
 
     let target: Target | undefined;
@@ -491,14 +498,6 @@ export class PrinterUpdateRun {
         { outcome: 'failed-preflight' },
       );
     }
-    const free = await this.host.freeDiskMb('preflight');
-    if (free < this.job.policy.minFreeDiskMb) {
-      throw new UpdateFailure(
-        'preflight',
-        `only ${free} MB free in ${this.host.home}; ${this.job.policy.minFreeDiskMb} MB needed`,
-        { outcome: 'failed-preflight' },
-      );
-    }
     await this.checkCanInterfaces();
     await this.checkDevicesPresent();
     const current = plan.steps.every((s) => s.upToDate);
@@ -811,7 +810,10 @@ export class PrinterUpdateRun {
           state.mode === 'absent'
             ? `did not come back${entry.attempts > 0 ? ' after the flash' : ''} and is not in its bootloader; not flashing it blindly`
             : state.mode === 'app'
-              ? `reports ${state.version} after ${entry.attempts} flash attempt(s), expected ${version}`
+              ? `reports ${state.version} after ${entry.attempts} flash attempt(s), expected ${version}` +
+                (method === 'rp2040-bootloader' && state.version === record.versionBefore
+                  ? ': it did not enter its bootloader; it may need its BOOTSEL button held while it is plugged in'
+                  : '')
               : `is still in its bootloader after ${entry.attempts} flash attempt(s)`;
         throw new UpdateFailure(step, `[mcu ${mcu.name}] ${why}`, {
           mcu: mcu.name,
@@ -838,19 +840,15 @@ export class PrinterUpdateRun {
       const result = await this.finishRun(run, step, mcu);
       lastOutput = lastLines(result.output);
       lastCode = result.code;
+      if (result.timedOut) {
+        // The deadline killed the tool; the next round looks at the board before any retry.
+        lastOutput = [
+          ...lastOutput,
+          `the flash tool did not finish within ${this.job.deadlines.flashSeconds} s and was killed`,
+        ];
+      }
       entry.state = result.code === 0 ? 'flashed' : 'failed';
       await this.saveJournal();
-      if (result.timedOut) {
-        throw new UpdateFailure(
-          step,
-          `[mcu ${mcu.name}] the flash tool did not finish within ${this.job.deadlines.flashSeconds} s and was killed`,
-          {
-            mcu: mcu.name,
-            exitCode: result.code,
-            output: lastOutput,
-          },
-        );
-      }
     }
   }
 

@@ -1,0 +1,15 @@
+import { FAULT_SCENARIOS, problems, ScenarioRunner } from './fault-scenarios';
+
+/** Every fault of the simulator against a printer-update job, checked against I1, I2 and I4. */
+describe('printer-update under injected faults', () => {
+  let runner: ScenarioRunner;
+  beforeAll(async () => {
+    runner = await ScenarioRunner.start('faults');
+  });
+  afterAll(() => runner?.stop());
+
+  it.each(FAULT_SCENARIOS.map((s) => [s.name, s] as const))('%s', async (_name, scenario) => {
+    const { report } = await runner.run(scenario);
+    expect({ report, problems: problems(scenario, report) }).toEqual({ report, problems: [] });
+  });
+});

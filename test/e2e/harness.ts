@@ -133,8 +133,11 @@ export class UpdateQueue {
   readonly redis: Redis;
   private readonly eventsRedis: Redis;
 
-  constructor(readonly prefix: string) {
-    this.redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  constructor(
+    readonly prefix: string,
+    redisUrl = REDIS_URL,
+  ) {
+    this.redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
     this.eventsRedis = this.redis.duplicate();
     this.queue = new Queue(QUEUES.printerUpdate, { connection: this.redis, prefix });
     this.events = new QueueEvents(QUEUES.printerUpdate, { connection: this.eventsRedis, prefix });

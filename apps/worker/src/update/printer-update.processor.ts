@@ -11,6 +11,7 @@ import {
   type PrinterUpdateProgress,
   type PrinterUpdateResult,
 } from '@lockstep/contracts';
+import { assertSafeVersion, FieldError, McuInventoryError, validateGitRef, validateMcuInventory } from '@lockstep/mcu';
 import type { WorkerConfig } from '../config';
 import { PrinterHost } from '../host/printer-host';
 import { PrinterLease } from '../lease/printer-lease';
@@ -47,8 +48,14 @@ export class PrinterUpdateProcessor {
     let data;
     try {
       data = parsePrinterUpdateJob(job.data);
+      // Refs and Kconfigs reach the host's tools: refuse bad ones before any connection.
+      if (data.target.ref !== undefined) validateGitRef(data.target.ref, 'target.ref');
+      if (data.target.version !== undefined) assertSafeVersion(data.target.version, 'target.version');
+      validateMcuInventory(data.mcus);
     } catch (error) {
-      if (error instanceof InvalidJobDataError) throw new UnrecoverableError(error.message);
+      if (error instanceof InvalidJobDataError || error instanceof McuInventoryError || error instanceof FieldError) {
+        throw new UnrecoverableError(error.message);
+      }
       throw error;
     }
     const log = this.log.child({ jobId, printerId: data.printerId, mode: data.mode });

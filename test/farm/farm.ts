@@ -501,7 +501,7 @@ async function startHost(
   // Inside the host the project is bound at <hostDir>/repo (host-init.sh), wherever it lives outside.
   const tools = join(hostDir, 'repo', relative(REPO_ROOT, HOST_TOOLS));
   symlinkSync(tools, join(hostDir, 'run', 'tools'));
-  for (const tool of ['systemctl', 'service', 'ip', 'lsusb', 'dfu-util']) {
+  for (const tool of ['service', 'ip', 'lsusb', 'dfu-util']) {
     symlinkSync(join(tools, 'bin', tool), join(hostDir, 'usr-local-bin', tool));
   }
   writeSystemFiles(hostDir);
@@ -562,8 +562,9 @@ function writeSystemFiles(hostDir: string): void {
   };
   for (const [name, text] of Object.entries(units))
     writeFileSync(join(hostDir, 'etc', 'systemd-system', name), text);
-  const sudoers = join(hostDir, 'etc', 'sudoers.d', 'printer-user');
-  writeFileSync(sudoers, `${USER.name} ALL=(ALL:ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
+  // The sudoers snippet Lockstep ships for printer hosts, so the farm proves it is enough.
+  const snippet = readFileSync(join(REPO_ROOT, 'deploy', 'sudoers.d', 'lockstep'), 'utf8');
+  writeFileSync(join(hostDir, 'etc', 'sudoers.d', 'lockstep'), snippet, { mode: 0o440 });
 }
 
 function sshdConfig(hostDir: string, hostKey: string): string {

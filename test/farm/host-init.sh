@@ -47,6 +47,8 @@ mount --bind "$host_dir/etc/group" /etc/group
 mount --bind "$host_dir/etc/shadow" /etc/shadow
 mount --bind "$host_dir/etc/hosts" /etc/hosts
 mount --bind "$host_dir/usr-local-bin" /usr/local/bin
+# systemctl where sudoers rules name it.
+mount --bind "$repo/test/farm/host-tools/bin/systemctl" /usr/bin/systemctl
 mkdir -p /etc/systemd/system
 mount --bind "$host_dir/etc/systemd-system" /etc/systemd/system
 mount --bind "$host_dir/etc/sudoers.d" /etc/sudoers.d

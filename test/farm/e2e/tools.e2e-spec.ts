@@ -44,7 +44,7 @@ describe('simulated host tools: success and failure behaviour of the real comman
       const unprivileged = await shell.exec('systemctl stop klipper');
       expect(unprivileged.code).toBe(4);
       expect(unprivileged.stderr).toContain('Interactive authentication required');
-      const unknown = await shell.exec('sudo systemctl restart nosuch');
+      const unknown = await shell.exec('systemctl restart nosuch');
       expect(unknown.code).toBe(5);
       expect(unknown.stderr).toContain('Failed to restart nosuch.service: Unit nosuch.service not found.');
       expect(await shell.exec('systemctl is-active klipper')).toMatchObject({ code: 0, stdout: 'active\n' });

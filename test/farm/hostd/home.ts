@@ -96,19 +96,39 @@ export async function setupHome(spec: SimHostSpec): Promise<void> {
   await run('chown', ['-R', `${spec.user.uid}:${spec.user.gid}`, home]);
 }
 
-/** `git describe --always --tags --long --dirty` of the host's Klipper tree, as klippy reports it. */
+/**
+ * `git describe --always --tags --long --dirty` of the host's Klipper tree, as klippy reports it;
+ * on a full disk (describe cannot refresh the index) from a plain describe and diff-index.
+ */
 export async function hostKlipperVersion(spec: SimHostSpec): Promise<string> {
-  const { stdout } = await run(
-    'git',
-    ['--no-optional-locks', '-C', klipperDir(spec), 'describe', '--always', '--tags', '--long', '--dirty'],
-    {
-      env: {
-        ...process.env,
-        GIT_CONFIG_COUNT: '1',
-        GIT_CONFIG_KEY_0: 'safe.directory',
-        GIT_CONFIG_VALUE_0: '*',
-      },
-    },
-  );
-  return stdout.trim();
+  const env = {
+    ...process.env,
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'safe.directory',
+    GIT_CONFIG_VALUE_0: '*',
+  };
+  const dir = klipperDir(spec);
+  try {
+    const { stdout } = await run(
+      'git',
+      ['--no-optional-locks', '-C', dir, 'describe', '--always', '--tags', '--long', '--dirty'],
+      { env },
+    );
+    return stdout.trim();
+  } catch {
+    const { stdout } = await run(
+      'git',
+      ['--no-optional-locks', '-C', dir, 'describe', '--always', '--tags', '--long'],
+      { env },
+    );
+    const clean = await run(
+      'git',
+      ['--no-optional-locks', '-C', dir, 'diff-index', '--quiet', 'HEAD', '--'],
+      { env },
+    ).then(
+      () => true,
+      () => false,
+    );
+    return clean ? stdout.trim() : `${stdout.trim()}-dirty`;
+  }
 }

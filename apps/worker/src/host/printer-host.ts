@@ -145,24 +145,20 @@ export class PrinterHost {
     return this.probe(step, args);
   }
 
+  /**
+   * `git describe --always --tags --long --dirty`, as klippy reports the host version. When the
+   * disk is full, describe cannot refresh the index; the same answer then comes from a describe
+   * without --dirty and diff-index, which write nothing.
+   */
   async gitDescribe(step: UpdateStep, dir: string): Promise<string> {
-    return (
-      await this.check(
-        step,
-        'git describe',
-        shellCommand([
-          'git',
-          '--no-optional-locks',
-          '-C',
-          dir,
-          'describe',
-          '--always',
-          '--tags',
-          '--long',
-          '--dirty',
-        ]),
-      )
-    ).trim();
+    const git = shellCommand(['git', '-C', dir]);
+    const out = await this.check(
+      step,
+      'git describe',
+      `${git} describe --always --tags --long --dirty 2>/dev/null || ` +
+        `{ v=$(${git} describe --always --tags --long) && if git --no-optional-locks -C ${shellQuote(dir)} diff-index --quiet HEAD --; then echo "$v"; else echo "$v-dirty"; fi; }`,
+    );
+    return out.trim();
   }
 
   async gitHead(step: UpdateStep, dir: string): Promise<string> {

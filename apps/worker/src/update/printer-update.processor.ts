@@ -11,7 +11,13 @@ import {
   type PrinterUpdateProgress,
   type PrinterUpdateResult,
 } from '@lockstep/contracts';
-import { assertSafeVersion, FieldError, McuInventoryError, validateGitRef, validateMcuInventory } from '@lockstep/mcu';
+import {
+  assertSafeVersion,
+  FieldError,
+  McuInventoryError,
+  validateGitRef,
+  validateMcuInventory,
+} from '@lockstep/mcu';
 import type { WorkerConfig } from '../config';
 import { PrinterHost } from '../host/printer-host';
 import { PrinterLease } from '../lease/printer-lease';
@@ -53,7 +59,11 @@ export class PrinterUpdateProcessor {
       if (data.target.version !== undefined) assertSafeVersion(data.target.version, 'target.version');
       validateMcuInventory(data.mcus);
     } catch (error) {
-      if (error instanceof InvalidJobDataError || error instanceof McuInventoryError || error instanceof FieldError) {
+      if (
+        error instanceof InvalidJobDataError ||
+        error instanceof McuInventoryError ||
+        error instanceof FieldError
+      ) {
         throw new UnrecoverableError(error.message);
       }
       throw error;

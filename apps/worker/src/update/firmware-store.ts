@@ -2,6 +2,9 @@ import type { UpdateStep } from '@lockstep/contracts';
 import type { PrinterHost } from '../host/printer-host';
 import { shellCommand, shellQuote } from '../ssh/shell-quote';
 
+export const BUILD_DICT_MARK = '@@LOCKSTEP-DICT@@';
+export const BUILD_SHA_MARK = '@@LOCKSTEP-SHA256@@';
+
 export interface StoredBuild {
   /** Artifact file name to SHA-256. */
   files: Record<string, string>;
@@ -14,7 +17,6 @@ export interface FirmwareManifest {
   builds: Record<string, StoredBuild>;
 }
 
-const ARTIFACTS = ['klipper.elf', 'klipper.bin', 'klipper.uf2', 'klipper.dict'];
 const VERSION_PATH = /^[A-Za-z0-9._+-]{1,120}$/;
 
 /**
@@ -47,39 +49,56 @@ export class FirmwareStore {
 
   /** Whether a build is stored and its files still have their recorded SHA-256. */
   async verify(step: UpdateStep, version: string, hash: string): Promise<boolean> {
-    const manifest = await this.manifest(step, version);
-    const build = manifest?.builds[hash];
-    if (!build || Object.keys(build.files).length === 0) return false;
-    const dir = this.dir(version, hash);
-    const check = Object.entries(build.files)
-      .map(([file, sha]) => `${sha}  ${dir}/${file}`)
-      .join('\n');
-    const result = await this.host.run(step, 'sha256sum --check --status -', undefined, check + '\n');
-    return result.code === 0;
+    return (await this.verified(step, version, [hash])).has(hash);
   }
 
-  /** Records the artifacts a build left in its folder. */
-  async record(step: UpdateStep, version: string, commit: string, hash: string): Promise<StoredBuild> {
-    const dir = this.dir(version, hash);
-    const out = await this.host.check(
-      step,
-      'hashing firmware',
-      `cd ${shellQuote(dir)} && for f in ${ARTIFACTS.join(' ')}; do [ -e "$f" ] && sha256sum "$f"; done; true`,
-    );
-    const files: Record<string, string> = {};
-    for (const line of out.split('\n')) {
-      const match = /^([0-9a-f]{64}) {2}(\S+)$/.exec(line.trim());
-      if (match) files[match[2]!] = match[1]!;
+  /** The builds among `hashes` that are stored intact (one manifest read, one checksum run). */
+  async verified(step: UpdateStep, version: string, hashes: string[]): Promise<Set<string>> {
+    const manifest = await this.manifest(step, version);
+    const lines: string[] = [];
+    const wanted = hashes.filter((hash) => Object.keys(manifest?.builds[hash]?.files ?? {}).length > 0);
+    for (const hash of wanted) {
+      for (const [file, sha] of Object.entries(manifest!.builds[hash]!.files)) {
+        lines.push(`${sha}  ${this.dir(version, hash)}/${file}`);
+      }
     }
+    if (lines.length === 0) return new Set();
+    const result = await this.host.run(
+      step,
+      'sha256sum --check - 2>/dev/null; true',
+      undefined,
+      lines.join('\n') + '\n',
+    );
+    const ok = new Set(
+      result.stdout
+        .split('\n')
+        .filter((line) => line.endsWith(': OK'))
+        .map((line) => line.slice(0, -': OK'.length)),
+    );
+    return new Set(
+      wanted.filter((hash) =>
+        Object.keys(manifest!.builds[hash]!.files).every((file) =>
+          ok.has(`${this.dir(version, hash)}/${file}`),
+        ),
+      ),
+    );
+  }
+
+  /** Adds builds to a version's manifest (one read, one atomic write). */
+  async save(
+    step: UpdateStep,
+    version: string,
+    commit: string,
+    builds: Record<string, StoredBuild>,
+  ): Promise<void> {
     const manifest = (await this.manifest(step, version)) ?? {
       version,
       commit,
       createdAt: new Date().toISOString(),
       builds: {},
     };
-    manifest.builds[hash] = { files };
+    Object.assign(manifest.builds, builds);
     await this.host.writeFile(step, `${this.dir(version)}/manifest.json`, JSON.stringify(manifest, null, 2));
-    return manifest.builds[hash]!;
   }
 
   /** Versions with a manifest, newest first. */

@@ -22,7 +22,7 @@ import type { PrinterHost } from '../host/printer-host';
 import { lastLines, RemoteCommandError } from '../host/remote-command-error';
 import { shellCommand, shellQuote } from '../ssh/shell-quote';
 import { BoardOps, type BoardState } from './board-ops';
-import { FirmwareStore } from './firmware-store';
+import { BUILD_DICT_MARK, BUILD_SHA_MARK, FirmwareStore, type StoredBuild } from './firmware-store';
 import { isUnfinished, parseJournal, type Journal, type JournalStatus, type JournalVersion } from './journal';
 import { memoryConfigSource } from './memory-config-source';
 
@@ -636,16 +636,15 @@ export class PrinterUpdateRun {
       const hash = kconfigHash(mcu.kconfig);
       builds.set(hash, [...(builds.get(hash) ?? []), mcu]);
     }
-    const missing: [string, McuSpec[]][] = [];
-    for (const [hash, mcus] of builds) {
-      if (!(await this.store.verify('build', target.version, hash))) missing.push([hash, mcus]);
-    }
+    const stored = await this.store.verified('build', target.version, [...builds.keys()]);
+    const missing = [...builds].filter(([hash]) => !stored.has(hash));
     if (missing.length === 0) return;
     const worktree = `${this.host.lockstepDir}/worktrees/${target.commit}`;
+    const klipper = shellQuote(this.klipperDir);
     await this.host.check(
       'build',
       'preparing a worktree',
-      `(git -C ${shellQuote(this.klipperDir)} worktree remove --force ${shellQuote(worktree)} 2>/dev/null; git -C ${shellQuote(this.klipperDir)} worktree prune; true) && ` +
+      `(git -C ${klipper} worktree remove --force ${shellQuote(worktree)} 2>/dev/null; git -C ${klipper} worktree prune; true) && ` +
         shellCommand([
           'git',
           '-C',
@@ -659,6 +658,7 @@ export class PrinterUpdateRun {
           target.commit,
         ]),
     );
+    const built: Record<string, StoredBuild> = {};
     try {
       for (const [index, [hash, mcus]] of missing.entries()) {
         const names = mcus.map((m) => m.name).join(', ');
@@ -668,46 +668,66 @@ export class PrinterUpdateRun {
           mcus[0]!.name,
           index / missing.length,
         );
-        await this.buildOne(worktree, target, hash, mcus[0]!);
+        built[hash] = await this.buildOne(worktree, target, hash, mcus[0]!);
       }
     } finally {
       await this.host.run(
         'build',
-        `git -C ${shellQuote(this.klipperDir)} worktree remove --force ${shellQuote(worktree)}; git -C ${shellQuote(this.klipperDir)} worktree prune`,
+        `git -C ${klipper} worktree remove --force ${shellQuote(worktree)}; git -C ${klipper} worktree prune`,
       );
+      if (Object.keys(built).length > 0) await this.store.save('build', target.version, target.commit, built);
     }
   }
 
-  private async buildOne(worktree: string, target: Target, hash: string, mcu: McuSpec): Promise<void> {
+  /**
+   * One build in one command: the Kconfig (from stdin), olddefconfig, make, only the artifacts
+   * kept, then the data dictionary and SHA-256 sums printed after marker lines.
+   */
+  private async buildOne(worktree: string, target: Target, hash: string, mcu: McuSpec): Promise<StoredBuild> {
     const out = this.store.dir(target.version, hash);
     const config = `${out}.config`;
-    await this.host.writeFile('build', config, mcu.kconfig);
     const make = (goal: string[]): string =>
-      `cd ${shellQuote(worktree)} && rm -rf ${shellQuote(out)} && ` +
       shellCommand(['make', `KCONFIG_CONFIG=${config}`, `OUT=${out}/`, ...goal]);
-    await this.host.check('build', `make olddefconfig for [mcu ${mcu.name}]`, make(['olddefconfig']), {
-      mcu: mcu.name,
-    });
-    const built = await this.host.run('build', make([]), this.job.deadlines.buildSeconds);
-    if (built.code !== 0)
-      throw new RemoteCommandError('build', `make for [mcu ${mcu.name}]`, built, mcu.name);
-    const dict = await this.host.readFile('build', `${out}/klipper.dict`);
-    const version = dict ? (JSON.parse(dict) as { version?: string }).version : undefined;
+    const script = [
+      'set -e',
+      `mkdir -p ${shellQuote(this.store.dir(target.version))}`,
+      `cat > ${shellQuote(config)}`,
+      `cd ${shellQuote(worktree)}`,
+      `rm -rf ${shellQuote(out)}`,
+      `${make(['olddefconfig'])} >/dev/null`,
+      make([]),
+      `cd ${shellQuote(out)}`,
+      `find . -mindepth 1 -maxdepth 1 ! -name 'klipper.*' -exec rm -rf {} +`,
+      `echo ${BUILD_DICT_MARK}`,
+      'cat klipper.dict',
+      'echo',
+      `echo ${BUILD_SHA_MARK}`,
+      'sha256sum klipper.*',
+    ].join('\n');
+    const result = await this.host.run('build', script, this.job.deadlines.buildSeconds, mcu.kconfig);
+    if (result.code !== 0)
+      throw new RemoteCommandError('build', `make for [mcu ${mcu.name}]`, result, mcu.name);
+    const [, afterDict = ''] = result.stdout.split(`${BUILD_DICT_MARK}\n`);
+    const [dictText = '', shaText = ''] = afterDict.split(`${BUILD_SHA_MARK}\n`);
+    let version: string | undefined;
+    try {
+      version = (JSON.parse(dictText) as { version?: string }).version;
+    } catch {
+      version = undefined;
+    }
     if (version !== target.version) {
       throw new UpdateFailure(
         'build',
         `[mcu ${mcu.name}] built firmware reports ${version ?? 'no version'}, the host will report ${target.version}: the MCU could never match (dirty tree or mixed toolchain)`,
-        {
-          mcu: mcu.name,
-        },
+        { mcu: mcu.name },
       );
     }
-    await this.host.check(
-      'build',
-      'keeping the artifacts',
-      `cd ${shellQuote(out)} && find . -mindepth 1 -maxdepth 1 ! -name 'klipper.*' -exec rm -rf {} +`,
-    );
-    await this.store.record('build', target.version, target.commit, hash);
+    const files: Record<string, string> = {};
+    for (const line of shaText.split('\n')) {
+      const match = /^([0-9a-f]{64}) {2}(klipper\.[a-z0-9]+)$/.exec(line.trim());
+      if (match) files[match[2]!] = match[1]!;
+    }
+    return { files };
   }
 
   // ---------------------------------------------------------------------------------- stop, checkout
@@ -837,7 +857,7 @@ export class PrinterUpdateRun {
         state,
       );
       await this.host.startDetached(step, run, command, this.job.deadlines.flashSeconds);
-      const result = await this.finishRun(run, step, mcu);
+      const result = await this.finishRun(run, step, mcu, true);
       lastOutput = lastLines(result.output);
       lastCode = result.code;
       if (result.timedOut) {
@@ -852,13 +872,16 @@ export class PrinterUpdateRun {
     }
   }
 
+  /** Waits for a flash run; one found in the journal after a crash may never have started. */
   private async finishRun(
     run: string,
     step: UpdateStep,
     mcu: McuSpec,
+    justStarted = false,
   ): Promise<{ code: number | null; output: string; timedOut: boolean }> {
-    const state = await this.host.detachedState(step, run);
-    if (state === 'none') return { code: null, output: 'no record of the flash run', timedOut: false };
+    if (!justStarted && (await this.host.detachedState(step, run)) === 'none') {
+      return { code: null, output: 'no record of the flash run', timedOut: false };
+    }
     const result = await this.host.waitDetached(step, run, this.job.deadlines.flashSeconds + 30);
     this.log.info({ mcu: mcu.name, run, code: result.code }, 'flash tool finished');
     return result;

@@ -1,0 +1,54 @@
+import { Redis } from 'ioredis';
+import { REDIS_KEYS } from '@lockstep/contracts';
+import { LeaseLostError, PrinterBusyError, PrinterLease } from '../../apps/worker/src/lease/printer-lease';
+import { REDIS_URL } from './harness';
+
+describe('printer lease on Redis', () => {
+  const redis = new Redis(REDIS_URL);
+  const printer = `lease-test-${process.pid}`;
+  afterAll(async () => {
+    await redis.del(REDIS_KEYS.printerLease(printer));
+    redis.disconnect();
+  });
+
+  it('keeps a second job off the printer until the first releases it', async () => {
+    const first = await PrinterLease.acquire(redis, printer, 'job-1', { ttlMs: 2000, waitMs: 0 });
+    await expect(
+      PrinterLease.acquire(redis, printer, 'job-2', { ttlMs: 2000, waitMs: 300, pollMs: 50 }),
+    ).rejects.toBeInstanceOf(PrinterBusyError);
+    const waiting = PrinterLease.acquire(redis, printer, 'job-2', { ttlMs: 2000, waitMs: 5000, pollMs: 50 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await first.release();
+    const second = await waiting;
+    expect(second.token).toMatch(/^job-2#/);
+    await second.release();
+  });
+
+  it('outlives its TTL while renewed, and expires when its holder dies', async () => {
+    const held = await PrinterLease.acquire(redis, printer, 'job-3', { ttlMs: 600, waitMs: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await redis.get(REDIS_KEYS.printerLease(printer))).toBe(held.token);
+    await held.release();
+    // A holder that stops renewing (a killed worker): the key is gone after the TTL.
+    await redis.set(REDIS_KEYS.printerLease(printer), 'dead-job#x', 'PX', 400);
+    const next = await PrinterLease.acquire(redis, printer, 'job-4', {
+      ttlMs: 2000,
+      waitMs: 3000,
+      pollMs: 50,
+    });
+    expect(next.token).toMatch(/^job-4#/);
+    await next.release();
+  });
+
+  it('takes a vanished lease back (Redis restarted empty) but reports one taken by another job', async () => {
+    const lease = await PrinterLease.acquire(redis, printer, 'job-5', { ttlMs: 60_000, waitMs: 0 });
+    await redis.del(REDIS_KEYS.printerLease(printer));
+    expect(await lease.renew()).toBe(true);
+    expect(await redis.get(REDIS_KEYS.printerLease(printer))).toBe(lease.token);
+    await redis.set(REDIS_KEYS.printerLease(printer), 'job-6#other');
+    expect(await lease.renew()).toBe(false);
+    expect(() => lease.assertHeld()).toThrow(LeaseLostError);
+    await lease.release();
+    expect(await redis.get(REDIS_KEYS.printerLease(printer))).toBe('job-6#other');
+  });
+});

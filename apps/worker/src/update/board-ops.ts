@@ -14,6 +14,8 @@ export interface HostPaths {
   flashtool: string;
 }
 
+/** A running Klipper MCU answers identify within milliseconds; a silent one should cost little. */
+const IDENTIFY_TIMEOUT = '2';
 const KATAPULT_USB = '1d50:6177';
 const STM32_DFU = '0483:df11';
 const RP2040_BOOT = ['2e8a:0003', '2e8a:000f'];
@@ -49,11 +51,26 @@ export class BoardOps {
       const nodeId = this.nodeIds.get(mcu.name) ?? 4;
       return this.host.probe<McuIdentity>(
         step,
-        ['identify', '--canbus-uuid', mcu.canbusUuid, ...this.canArgs(iface), '--node-id', String(nodeId)],
+        [
+          'identify',
+          '--canbus-uuid',
+          mcu.canbusUuid,
+          ...this.canArgs(iface),
+          '--node-id',
+          String(nodeId),
+          '--timeout',
+          IDENTIFY_TIMEOUT,
+        ],
         { mcu: mcu.name },
       );
     }
-    return this.host.probe<McuIdentity>(step, ['identify', '--serial', mcu.serial!], { mcu: mcu.name });
+    return this.host.probe<McuIdentity>(
+      step,
+      ['identify', '--serial', mcu.serial!, '--timeout', IDENTIFY_TIMEOUT],
+      {
+        mcu: mcu.name,
+      },
+    );
   }
 
   /** What the board is doing now; never changes it. Without a flash method only Klipper is looked for. */

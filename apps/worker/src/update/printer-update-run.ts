@@ -297,13 +297,19 @@ export class PrinterUpdateRun {
     await this.saveJournal();
   }
 
-  private async enter(step: UpdateStep, message: string, mcu?: string, fraction = 0): Promise<void> {
+  private async enter(
+    step: UpdateStep,
+    message: string,
+    mcu?: string,
+    fraction = 0,
+    at?: number,
+  ): Promise<void> {
     if (step !== this.currentStep) {
       this.stepTimes.push({ step: this.currentStep, ms: Date.now() - this.stepStarted });
       this.currentStep = step;
       this.stepStarted = Date.now();
     }
-    const base = STEP_PERCENT[step];
+    const base = at ?? STEP_PERCENT[step];
     const next = step === 'flash' ? STEP_PERCENT.verify : base;
     await this.hooks.progress({ step, mcu, message, percent: Math.round(base + (next - base) * fraction) });
   }
@@ -755,7 +761,8 @@ export class PrinterUpdateRun {
   }
 
   private async checkout(target: Target): Promise<void> {
-    await this.enter('checkout', `checking out ${target.version}`);
+    // The checkout after the stop sits between stopping Klipper and the first flash.
+    await this.enter('checkout', `checking out ${target.version}`, undefined, 0, STEP_PERCENT.stop + 1);
     await this.host.check(
       'checkout',
       `git checkout ${target.ref}`,
@@ -804,15 +811,20 @@ export class PrinterUpdateRun {
     const record = this.mcuRecords.get(mcu.name)!;
     const kconfig = parseKconfig(mcu.kconfig, `mcus.${mcu.name}.kconfig`);
     const artifactDir = this.store.dir(version, kconfigHash(mcu.kconfig));
-    if (entry.state === 'flashing' && entry.run) {
-      await this.finishRun(entry.run, step, mcu);
-      entry.state = 'flashed';
-      await this.saveJournal();
-    }
     let lastOutput: string[] = [];
     let lastCode: number | null | undefined;
+    if (entry.state === 'flashing' && entry.run) {
+      // A flash a crashed or disconnected worker started: wait for it, never start another.
+      const result = await this.finishRun(entry.run, step, mcu);
+      lastCode = result.code;
+      lastOutput = lastLines(result.output);
+      entry.state = result.code === 0 ? 'flashed' : 'failed';
+      await this.saveJournal();
+    }
     for (;;) {
-      const state = await this.settledState(step, mcu, method, entry.attempts > 0);
+      // After a successful flash the board reboots: give it time to come back. After a failed
+      // one it stays where it is (bootloader or gone), so one look is enough.
+      const state = await this.settledState(step, mcu, method, entry.attempts > 0 && lastCode === 0);
       if (record.versionBefore === null && state.mode === 'app' && entry.attempts === 0)
         record.versionBefore = state.version;
       if (state.mode === 'app' && state.version === version) {

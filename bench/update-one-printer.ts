@@ -45,7 +45,8 @@ async function main(): Promise<void> {
       const started = Date.now();
       const result = await queue.run(printerJob(host));
       const wallMs = Date.now() - started;
-      if (result.outcome !== 'updated') throw new Error(`update ended ${result.outcome}: ${result.needsAttention?.reason}`);
+      if (result.outcome !== 'updated')
+        throw new Error(`update ended ${result.outcome}: ${result.needsAttention?.reason}`);
       const onHost = hostCommandMs(host.audit(), since);
       results.push({
         wallMs,

@@ -5,6 +5,7 @@ import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   JOB_NAMES,
+  parsePrinterUpdateJob,
   printerUpdateJobId,
   QUEUES,
   type McuSpec,
@@ -143,16 +144,22 @@ export class UpdateQueue {
     this.events = new QueueEvents(QUEUES.printerUpdate, { connection: this.eventsRedis, prefix });
   }
 
-  async add(data: PrinterUpdateJobInput): Promise<Job> {
+  /** Enqueues a job; the payload is checked against the shared schema first, as the API does. */
+  async add(data: PrinterUpdateJobInput, options: { validate?: boolean } = {}): Promise<Job> {
+    if (options.validate !== false) parsePrinterUpdateJob(data);
     return this.queue.add(JOB_NAMES.printerUpdate, data, {
       jobId: printerUpdateJobId(data.printerId, data.requestId),
       attempts: 1,
     });
   }
 
-  async run(data: PrinterUpdateJobInput, timeoutMs = 240_000): Promise<PrinterUpdateResult> {
+  async run(
+    data: PrinterUpdateJobInput,
+    options: { timeoutMs?: number; validate?: boolean } = {},
+  ): Promise<PrinterUpdateResult> {
     await this.events.waitUntilReady();
-    const job = await this.add(data);
+    const job = await this.add(data, options);
+    const timeoutMs = options.timeoutMs ?? 240_000;
     return (await job.waitUntilFinished(this.events, timeoutMs)) as PrinterUpdateResult;
   }
 

@@ -74,7 +74,8 @@ describe('job input that would reach a shell', () => {
     'refuses %s with an error naming the field, before running anything',
     async (_name, overrides, field) => {
       const before = host.commands().length;
-      await expect(queue.run(printerJob(host, overrides()))).rejects.toThrow(field);
+      // Enqueued without the producer's check, to prove the worker refuses it on its own.
+      await expect(queue.run(printerJob(host, overrides()), { validate: false })).rejects.toThrow(field);
       expect(host.commands().slice(before)).toEqual([]);
     },
   );

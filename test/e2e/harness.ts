@@ -12,7 +12,7 @@ import {
   type PrinterUpdateJobInput,
   type PrinterUpdateResult,
 } from '@lockstep/contracts';
-import type { FarmHost } from '@lockstep/farm';
+import { Farm, type FarmHost, type FarmOptions } from '@lockstep/farm';
 import type { SimHostSpec } from '../farm/spec';
 
 export const REPO_ROOT = join(__dirname, '..', '..');
@@ -170,4 +170,41 @@ export class UpdateQueue {
     this.eventsRedis.disconnect();
     this.redis.disconnect();
   }
+}
+
+export interface WorkerFarm {
+  farm: Farm;
+  host: FarmHost;
+  queue: UpdateQueue;
+  worker: WorkerProcess;
+}
+
+/**
+ * A one-printer farm, a queue and a worker process for the tests of a describe block: started
+ * before its tests, taken down after them whatever happened. The fields are set in beforeAll.
+ */
+export function useWorkerFarm(name: string, options: Partial<FarmOptions> = {}): WorkerFarm {
+  const context = {} as WorkerFarm;
+  beforeAll(async () => {
+    context.farm = await Farm.up({ printers: 1, profile: 'mixed', ...options });
+    context.host = context.farm.hosts[0]!;
+    const prefix = `lockstep-e2e-${name}-${process.pid}`;
+    context.queue = new UpdateQueue(prefix);
+    context.worker = WorkerProcess.start({ prefix, keyFile: context.host.privateKeyPath });
+    await context.worker.waitForLog(/worker started/);
+  });
+  afterAll(async () => {
+    await context.worker?.kill();
+    await context.queue?.close();
+    await context.farm?.down();
+  });
+  return context;
+}
+
+/** I1 as the host saw it: every start of Klipper found every MCU at the host's version. */
+export function klipperOnlyStartedMatching(host: FarmHost): boolean {
+  return host
+    .audit()
+    .filter((e) => e.event === 'klipper-start')
+    .every((e) => e.versionsMatch === true);
 }

@@ -1,37 +1,20 @@
 import { REDIS_KEYS, printerUpdateJobId } from '@lockstep/contracts';
-import { Farm, type FarmHost } from '@lockstep/farm';
-import { inventory, printerJob, UpdateQueue, WorkerProcess } from './harness';
+import type { FarmHost } from '@lockstep/farm';
+import { inventory, printerJob, useWorkerFarm } from './harness';
 
 function events(host: FarmHost, since: number, name: string): Record<string, unknown>[] {
   return host.audit().filter((e) => e.seq > since && e.event === name);
 }
 
 describe('printer-update modes, the plan and cancellation', () => {
-  let farm: Farm;
-  let host: FarmHost;
-  let queue: UpdateQueue;
-  let worker: WorkerProcess;
+  const ctx = useWorkerFarm('modes', { flashSeconds: 1 });
   let since = 0;
-
-  beforeAll(async () => {
-    farm = await Farm.up({ printers: 1, profile: 'mixed', flashSeconds: 1 });
-    host = farm.hosts[0]!;
-    const prefix = `lockstep-e2e-modes-${process.pid}`;
-    queue = new UpdateQueue(prefix);
-    worker = WorkerProcess.start({ prefix, keyFile: host.privateKeyPath });
-    await worker.waitForLog(/worker started/);
-  });
   beforeEach(() => {
-    since = host.audit().at(-1)?.seq ?? 0;
-  });
-  afterAll(async () => {
-    await worker?.kill();
-    await queue?.close();
-    await farm?.down();
+    since = ctx.host.audit().at(-1)?.seq ?? 0;
   });
 
   it('dry-run returns the ordered plan and touches nothing', async () => {
-    const result = await queue.run(printerJob(host, { mode: 'dry-run' }));
+    const result = await ctx.queue.run(printerJob(ctx.host, { mode: 'dry-run' }));
     expect(result.outcome).toBe('planned');
     expect(result.plan!.steps.map((s) => [s.mcu, s.flashMethod, s.upToDate])).toEqual([
       ['rpi', 'linux-install', false],
@@ -46,37 +29,39 @@ describe('printer-update modes, the plan and cancellation', () => {
       ['probe'],
       ['ebb36', 'sb2209'],
     ]);
-    expect(events(host, since, 'build-start')).toEqual([]);
-    expect(events(host, since, 'service')).toEqual([]);
-    expect(host.commands().some((c) => /git .*checkout/.test(c))).toBe(false);
+    expect(events(ctx.host, since, 'build-start')).toEqual([]);
+    expect(events(ctx.host, since, 'service')).toEqual([]);
+    expect(ctx.host.commands().some((c) => /git .*checkout/.test(c))).toBe(false);
   });
 
   it('refuses a board that needs a button press before stopping anything', async () => {
-    const mcus = inventory(host).map((m) => (m.name === 'probe' ? { ...m, manualBootloaderEntry: true } : m));
-    const result = await queue.run(printerJob(host, { mcus }));
+    const mcus = inventory(ctx.host).map((m) =>
+      m.name === 'probe' ? { ...m, manualBootloaderEntry: true } : m,
+    );
+    const result = await ctx.queue.run(printerJob(ctx.host, { mcus }));
     expect(result.outcome).toBe('failed-preflight');
     expect(result.needsAttention?.reason).toMatch(/\[mcu probe\]/);
     expect(result.plan!.notRemotelyFlashable.map((n) => n.mcu)).toEqual(['probe']);
     expect(result.klipperRunning).toBe(true);
-    expect(events(host, since, 'service')).toEqual([]);
-    expect(events(host, since, 'build-start')).toEqual([]);
+    expect(events(ctx.host, since, 'service')).toEqual([]);
+    expect(events(ctx.host, since, 'build-start')).toEqual([]);
   });
 
   it('build-only builds and stores the firmware while the printer keeps running', async () => {
-    const result = await queue.run(printerJob(host, { mode: 'build-only' }));
+    const result = await ctx.queue.run(printerJob(ctx.host, { mode: 'build-only' }));
     expect(result.outcome).toBe('built');
-    expect(events(host, since, 'build').map((e) => e.mcu)).toEqual([
+    expect(events(ctx.host, since, 'build').map((e) => e.mcu)).toEqual([
       'linux',
       'stm32f446xx',
       'rp2040',
       'stm32g0b1xx',
     ]);
-    expect(events(host, since, 'service')).toEqual([]);
-    expect((await host.snapshot()).klippy.state).toBe('ready');
+    expect(events(ctx.host, since, 'service')).toEqual([]);
+    expect((await ctx.host.snapshot()).klippy.state).toBe('ready');
     const manifest = JSON.parse(
       await import('node:fs').then((fs) =>
         fs.readFileSync(
-          host.path(`/home/pi/.lockstep/firmware/${result.targetVersion}/manifest.json`),
+          ctx.host.path(`/home/pi/.lockstep/firmware/${result.targetVersion}/manifest.json`),
           'utf8',
         ),
       ),
@@ -88,34 +73,34 @@ describe('printer-update modes, the plan and cancellation', () => {
   });
 
   it('a cancelled job stops between boards, never in the middle of one, and holds the printer', async () => {
-    const data = printerJob(host);
+    const data = printerJob(ctx.host);
     const jobId = printerUpdateJobId(data.printerId, data.requestId);
-    await queue.events.waitUntilReady();
-    const job = await queue.add(data);
+    await ctx.queue.events.waitUntilReady();
+    const job = await ctx.queue.add(data);
     const deadline = Date.now() + 120_000;
-    while (!events(host, since, 'flash-start').some((e) => e.mcu === 'mcu')) {
+    while (!events(ctx.host, since, 'flash-start').some((e) => e.mcu === 'mcu')) {
       if (Date.now() > deadline) throw new Error('the STM32 was never flashed');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    await queue.redis.set(REDIS_KEYS.cancel(jobId), '1', 'EX', 600);
-    const result = (await job.waitUntilFinished(queue.events, 120_000)) as {
+    await ctx.queue.redis.set(REDIS_KEYS.cancel(jobId), '1', 'EX', 600);
+    const result = (await job.waitUntilFinished(ctx.queue.events, 120_000)) as {
       outcome: string;
       klipperRunning: boolean;
     };
     expect(result.outcome).toBe('cancelled');
     expect(result.klipperRunning).toBe(false);
-    expect(events(host, since, 'flash').map((e) => e.mcu)).toEqual(['rpi', 'mcu']);
-    expect(events(host, since, 'flash-start').map((e) => e.mcu)).toEqual(['mcu']);
-    expect(events(host, since, 'klipper-start')).toEqual([]);
+    expect(events(ctx.host, since, 'flash').map((e) => e.mcu)).toEqual(['rpi', 'mcu']);
+    expect(events(ctx.host, since, 'flash-start').map((e) => e.mcu)).toEqual(['mcu']);
+    expect(events(ctx.host, since, 'klipper-start')).toEqual([]);
   });
 
   it('a printer already at the target is left alone', async () => {
     // Finish the update the cancelled job left, then ask for the same version again.
-    expect((await queue.run(printerJob(host))).outcome).toBe('updated');
-    since = host.audit().at(-1)?.seq ?? 0;
-    const again = await queue.run(printerJob(host));
+    expect((await ctx.queue.run(printerJob(ctx.host))).outcome).toBe('updated');
+    since = ctx.host.audit().at(-1)?.seq ?? 0;
+    const again = await ctx.queue.run(printerJob(ctx.host));
     expect(again.outcome).toBe('already-current');
-    expect(events(host, since, 'service')).toEqual([]);
-    expect(events(host, since, 'flash-start')).toEqual([]);
+    expect(events(ctx.host, since, 'service')).toEqual([]);
+    expect(events(ctx.host, since, 'flash-start')).toEqual([]);
   });
 });

@@ -16,7 +16,6 @@ import usb  # noqa: E402
 KLIPPER_USB_ID = "1d50:614e"
 KATAPULT_USB_ID = "1d50:6177"
 ADMIN_ID = 0x3F0
-ADMIN_RESP_ID = 0x3F1
 KATAPULT_NODE_ID = 128
 
 
@@ -98,22 +97,9 @@ def run_can(args):
         bus.send(ADMIN_ID, [0x12])
         time.sleep(0.5)
         output_line("Checking for Katapult nodes...")
-        bus.send(ADMIN_ID, [0x00])
-        seen = []
-        deadline = time.time() + 2.0
-        while time.time() < deadline:
-            frame = bus.recv(max(0.0, deadline - time.time()))
-            if frame is None:
-                continue
-            can_id, data = frame
-            if can_id != ADMIN_RESP_ID or len(data) < 7 or data[0] != 0x20:
-                continue
-            uuid = data[1:7].hex()
-            if uuid in seen:
-                continue
-            seen.append(uuid)
-            app = {0x01: "Klipper", 0x11: "Katapult"}.get(data[7] if len(data) > 7 else 0x01, "Unknown")
-            output_line("Detected UUID: %s, Application: %s" % (uuid, app))
+        for uuid, app in bus.unassigned_nodes(2.0):
+            name = {0x01: "Klipper", 0x11: "Katapult"}.get(app, "Unknown")
+            output_line("Detected UUID: %s, Application: %s" % (uuid, name))
         output_line("CANBus UUID Query Complete")
         return
     if args.uuid is None:

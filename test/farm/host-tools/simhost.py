@@ -11,6 +11,7 @@ import os
 import socket
 import struct
 import sys
+import time
 import zlib
 
 SIM_RUN = "/run/lockstep-sim"
@@ -121,6 +122,25 @@ class CanBus:
 
     def close(self):
         self.sock.close()
+
+    def unassigned_nodes(self, window):
+        """Sends the admin query and yields (uuid hex, application byte) of each distinct node
+        that answers within `window` seconds (only nodes without a node id answer)."""
+        self.send(0x3F0, [0x00])
+        seen = set()
+        deadline = time.time() + window
+        while time.time() < deadline:
+            frame = self.recv(max(0.0, deadline - time.time()))
+            if frame is None:
+                continue
+            can_id, data = frame
+            if can_id != 0x3F1 or len(data) < 7 or data[0] != 0x20:
+                continue
+            uuid = data[1:7].hex()
+            if uuid not in seen:
+                seen.add(uuid)
+                # A 7-byte answer comes from a Klipper build that predates the app byte.
+                yield uuid, data[7] if len(data) > 7 else 0x01
 
 
 def fail(message, code=1):

@@ -10,7 +10,7 @@ import {
 import { crc16Ccitt } from './crc16';
 import { type DataDictionary, compressDataDictionary, parseDataDictionary } from './data-dictionary';
 import { McuProtocolError } from './errors';
-import { concatBytes } from './message-block';
+import { concatBytes, encodeMessageBlock } from './message-block';
 import { MessageCatalog } from './message-catalog';
 import {
   type MessageArg,
@@ -326,16 +326,7 @@ export class McuProtocolResponder {
   }
 
   private frame(payload: Uint8Array): Uint8Array {
-    const length = payload.length + MESSAGE_MIN;
-    const out = new Uint8Array(length);
-    out[0] = length;
-    out[1] = this.sequence;
-    out.set(payload, MESSAGE_HEADER_SIZE);
-    const crc = crc16Ccitt(out.subarray(0, length - MESSAGE_TRAILER_SIZE));
-    out[length - 3] = crc >> 8;
-    out[length - 2] = crc & 0xff;
-    out[length - 1] = MESSAGE_SYNC;
-    return out;
+    return encodeMessageBlock(this.sequence, payload);
   }
 }
 

@@ -82,12 +82,6 @@ export class SerialChannel implements McuChannel {
     return () => this.stream.off('data', listener);
   }
 
-  /** Resolves when the device hangs up (the MCU reset or was unplugged). */
-  onClose(listener: () => void): void {
-    this.stream.once('end', listener);
-    this.stream.once('close', listener);
-  }
-
   /** Closing the stream closes the descriptor (libuv owns it). */
   close(): void {
     if (!this.stream.destroyed) this.stream.destroy();

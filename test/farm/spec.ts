@@ -60,7 +60,6 @@ export const HOST_PATHS = {
   /** Bind of SimHostSpec.hostDir/run: control socket, CAN bus sockets, audit log. */
   simRun: '/run/lockstep-sim',
   control: '/run/lockstep-sim/ctl.sock',
-  home: (user: string) => `/home/${user}`,
   linuxMcuBinary: '/usr/local/bin/klipper_mcu',
   linuxMcuSerial: '/tmp/klipper_host_mcu',
   serialById: '/dev/serial/by-id',

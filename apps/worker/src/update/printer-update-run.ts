@@ -8,14 +8,14 @@ import type {
 } from '@lockstep/contracts';
 import {
   buildUpdatePlan,
-  kconfigHash,
   mcuSections,
-  parseKconfig,
   parsePrinterConfig,
   validateGitRef,
+  validateMcuInventory,
   type FlashMethod,
   type McuConfig,
   type UpdatePlan,
+  type ValidatedMcu,
 } from '@lockstep/mcu';
 import type { Logger } from 'pino';
 import type { PrinterHost } from '../host/printer-host';
@@ -127,6 +127,8 @@ export class PrinterUpdateRun {
   private readonly mcuRecords = new Map<string, McuRecord>();
   private plan?: UpdatePlan;
   private readonly nodeIds = new Map<string, number>();
+  /** Each MCU with its Kconfig parsed and hashed, once. */
+  private readonly mcus: ReadonlyMap<string, ValidatedMcu>;
 
   constructor(
     private readonly job: PrinterUpdateJob,
@@ -140,6 +142,7 @@ export class PrinterUpdateRun {
     for (const mcu of job.mcus) {
       this.mcuRecords.set(mcu.name, { versionBefore: null, versionAfter: null, flashAttempts: 0 });
     }
+    this.mcus = new Map(validateMcuInventory(job.mcus).map((m) => [m.name, m]));
     this.boards = new BoardOps(
       host,
       { klipper: job.paths.klipper, flashtool: job.paths.flashtool },
@@ -448,6 +451,11 @@ export class PrinterUpdateRun {
     }
   }
 
+  /** Moonraker's query string for every MCU object (`mcu`, `mcu NAME`). */
+  private mcuObjectsQuery(): string {
+    return this.job.mcus.map((m) => encodeURIComponent(this.objectName(m.name))).join('&');
+  }
+
   private objectName(mcu: string): string {
     return mcu === 'mcu' ? 'mcu' : `mcu ${mcu}`;
   }
@@ -458,7 +466,7 @@ export class PrinterUpdateRun {
       this.job.mcus.map((m) => [m.name, null]),
     );
     try {
-      const query = this.job.mcus.map((m) => encodeURIComponent(this.objectName(m.name))).join('&');
+      const query = this.mcuObjectsQuery();
       const { status, body } = await this.host.moonraker<{
         result?: { status: Record<string, { mcu_version?: string }> };
       }>('preflight', 'GET', `/printer/objects/query?webhooks&${query}`);
@@ -557,7 +565,7 @@ export class PrinterUpdateRun {
     const wanted = new Map<string, { bitrate: number; mcu: string }>();
     for (const mcu of this.job.mcus) {
       if (mcu.kind !== 'can') continue;
-      const bitrate = parseKconfig(mcu.kconfig, `mcus.${mcu.name}.kconfig`).canBitrate;
+      const bitrate = this.mcus.get(mcu.name)!.parsedKconfig.canBitrate;
       if (bitrate) wanted.set(mcu.canInterface ?? 'can0', { bitrate, mcu: mcu.name });
     }
     for (const [iface, { bitrate, mcu }] of wanted) {
@@ -639,7 +647,7 @@ export class PrinterUpdateRun {
   private async buildAll(target: Target, forRollback = false): Promise<void> {
     const builds = new Map<string, McuSpec[]>();
     for (const mcu of this.job.mcus) {
-      const hash = kconfigHash(mcu.kconfig);
+      const hash = this.mcus.get(mcu.name)!.kconfigHash;
       builds.set(hash, [...(builds.get(hash) ?? []), mcu]);
     }
     const stored = await this.store.verified('build', target.version, [...builds.keys()]);
@@ -809,8 +817,8 @@ export class PrinterUpdateRun {
     const journal = this.journal!;
     const entry = (journal.mcus[mcu.name] ??= { state: 'pending', attempts: 0 });
     const record = this.mcuRecords.get(mcu.name)!;
-    const kconfig = parseKconfig(mcu.kconfig, `mcus.${mcu.name}.kconfig`);
-    const artifactDir = this.store.dir(version, kconfigHash(mcu.kconfig));
+    const { parsedKconfig: kconfig, kconfigHash: hash } = this.mcus.get(mcu.name)!;
+    const artifactDir = this.store.dir(version, hash);
     let lastOutput: string[] = [];
     let lastCode: number | null | undefined;
     if (entry.state === 'flashing' && entry.run) {
@@ -900,7 +908,7 @@ export class PrinterUpdateRun {
   }
 
   private async requireVerifiedArtifacts(step: UpdateStep, version: string, mcu: McuSpec): Promise<void> {
-    if (!(await this.store.verify(step, version, kconfigHash(mcu.kconfig)))) {
+    if (!(await this.store.verify(step, version, this.mcus.get(mcu.name)!.kconfigHash))) {
       throw new UpdateFailure(
         step,
         `[mcu ${mcu.name}] the stored firmware of ${version} is missing or does not match its SHA-256`,
@@ -975,7 +983,7 @@ export class PrinterUpdateRun {
         output: lastLines(message),
       });
     }
-    const query = this.job.mcus.map((m) => encodeURIComponent(this.objectName(m.name))).join('&');
+    const query = this.mcuObjectsQuery();
     const { body } = await this.host.moonraker<{
       result?: { status?: Record<string, { mcu_version?: string }> };
     }>(step, 'GET', `/printer/objects/query?${query}`);

@@ -9,8 +9,8 @@ jest.setTimeout(20_000);
 const REPLAY = `
 import json, sys
 sys.path.insert(0, sys.argv[1])
-import lockstep_probe
-session = lockstep_probe.IdentifySession()
+from lockstep_probe import wire
+session = wire.IdentifySession()
 writes = [session.start().hex()]
 for mcu in json.load(sys.stdin):
     writes.append(session.receive(bytes.fromhex(mcu)).hex())
@@ -20,12 +20,12 @@ print(json.dumps(writes))
 const CODEC = `
 import json, sys
 sys.path.insert(0, sys.argv[1])
-import lockstep_probe
+from lockstep_probe import wire
 cases = json.load(sys.stdin)
 print(json.dumps({
-    "vlq": [lockstep_probe.encode_vlq(v).hex() for v in cases["vlq"]],
-    "decoded": [lockstep_probe.decode_vlq(lockstep_probe.encode_vlq(v), 0)[0] for v in cases["vlq"]],
-    "crc": [lockstep_probe.crc16_ccitt(bytes.fromhex(h)) for h in cases["crc"]],
+    "vlq": [wire.encode_vlq(v).hex() for v in cases["vlq"]],
+    "decoded": [wire.decode_vlq(wire.encode_vlq(v), 0)[0] for v in cases["vlq"]],
+    "crc": [wire.crc16_ccitt(bytes.fromhex(h)) for h in cases["crc"]],
 }))
 `;
 

@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Readable } from 'node:stream';
+import { PROBE_FILE_NAME, probeBundle } from '../bundle';
 
-export const PROBE = join(__dirname, '..', 'lockstep_probe.py');
+/** The directory that holds the `lockstep_probe` package, for `sys.path`. */
+export const PROBE_SOURCE_DIR = join(__dirname, '..');
 /** The probe must run on the oldest python3 a printer host has; set this to try another one. */
 export const PYTHON = process.env.LOCKSTEP_PROBE_PYTHON ?? '/usr/bin/python3';
 const PTY_RELAY = join(__dirname, '..', '..', '..', '..', 'test', 'farm', 'host-tools', 'pty_relay.py');
@@ -18,13 +20,34 @@ export interface ProbeRun {
   elapsedMs: number;
 }
 
+let shipped: { path: string; remove: () => void } | undefined;
+
 /**
- * Runs the probe as its own process. Asynchronous on purpose: the fake MCUs the probe talks to
- * live in this test's event loop.
+ * The zipapp the worker uploads, written once per test file (jest gives each file its own
+ * modules) and removed after its last test.
+ */
+export function shippedProbe(): string {
+  if (!shipped) {
+    const dir = makeTempDir('lockstep-probe-bundle-');
+    const path = join(dir.path, PROBE_FILE_NAME);
+    writeFileSync(path, probeBundle().bytes);
+    shipped = { path, remove: dir.remove };
+  }
+  return shipped.path;
+}
+
+afterAll(() => {
+  shipped?.remove();
+  shipped = undefined;
+});
+
+/**
+ * Runs the probe as the host runs it, `python3 lockstep_probe.pyz ARGS`, as its own process.
+ * Asynchronous on purpose: the fake MCUs the probe talks to live in this test's event loop.
  */
 export function runProbe(args: readonly string[], options: { input?: string } = {}): Promise<ProbeRun> {
   const started = Date.now();
-  const child = spawn(PYTHON, [PROBE, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(PYTHON, [shippedProbe(), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.end(options.input ?? '');
   const stdout = collect(child.stdout);
   const stderr = collect(child.stderr);
@@ -44,9 +67,12 @@ export function runProbe(args: readonly string[], options: { input?: string } = 
   });
 }
 
-/** Runs a python snippet with the probe importable as `lockstep_probe`; returns its stdout. */
+/**
+ * Runs a python snippet that imports the probe's modules from the source tree (its argv[1] is
+ * PROBE_SOURCE_DIR, for `sys.path`); returns its stdout. `-B`: no __pycache__ in the repo.
+ */
 export function runPython(script: string, input: string): Promise<string> {
-  const child = spawn(PYTHON, ['-B', '-c', script, join(__dirname, '..')], {
+  const child = spawn(PYTHON, ['-B', '-c', script, PROBE_SOURCE_DIR], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   child.stdin.end(input);

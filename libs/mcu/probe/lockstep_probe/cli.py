@@ -1,0 +1,208 @@
+"""The command line: one subcommand per question, one JSON object on stdout, the exit status
+of errors.py."""
+
+import argparse
+import importlib
+import json
+import re
+import sys
+import traceback
+
+from .errors import EXIT_FAILURE, ProbeError, UsageError
+
+DESCRIPTION = (
+    "Lockstep host probe: runs on a printer host (python3 >= 3.7, standard library only) and "
+    "answers the worker's questions about the MCUs, Moonraker and printer.cfg."
+)
+
+DEVICE_RE = re.compile(r"^/[A-Za-z0-9._:/+@-]+$")
+UUID_RE = re.compile(r"^[0-9A-Fa-f]{12}$")
+INTERFACE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+FILE_PATH_RE = re.compile(r"^/[A-Za-z0-9._:/+@-]*[A-Za-z0-9._:+@-]$")
+HTTP_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
+MOONRAKER_METHODS = ("GET", "POST", "PUT", "DELETE")
+DEFAULT_BAUD = 250000
+# klippy's CAN node ids (klippy/extras/canbus_ids.py): the first it gives, and the last one.
+NODE_ID_FIRST = 4
+NODE_ID_LAST = 255
+LOCK_TIMEOUT = 10.0
+
+
+class JsonArgumentParser(argparse.ArgumentParser):
+    """Usage errors also go to stdout as JSON, so the worker always has one object to parse."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        raise UsageError("%s: %s (run with --help for usage)" % (self.prog, message))
+
+
+def checked(pattern, what):
+    def parse(value):
+        if not pattern.match(value):
+            raise argparse.ArgumentTypeError("%r is not %s" % (value, what))
+        return value
+
+    return parse
+
+
+def number_in(low, high, kind):
+    def parse(value):
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r is not a number" % (value,))
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError("%s is outside %s..%s" % (value, low, high))
+        return number
+
+    return parse
+
+
+def json_value(value):
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("--body is not valid JSON (%s)" % (exc,))
+
+
+def build_parser():
+    parser = JsonArgumentParser(prog="lockstep_probe.py", description=DESCRIPTION)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=JsonArgumentParser
+    )
+    commands.required = True
+    add_identify(commands)
+    add_query_can(commands)
+    add_moonraker(commands)
+    config = commands.add_parser("config-files", help="printer.cfg and every file it includes")
+    config.add_argument("--entry", required=True, metavar="PATH", help="printer.cfg")
+    add_journal_write(commands)
+    return parser
+
+
+def add_timeout(parser, default):
+    parser.add_argument(
+        "--timeout", type=number_in(0.01, 600.0, float), default=default, metavar="SECONDS",
+        help="deadline (default %g)" % (default,),
+    )
+
+
+def add_can_transport(parser):
+    parser.add_argument(
+        "--interface", type=checked(INTERFACE_RE, "a network interface name"), default="can0"
+    )
+    parser.add_argument(
+        "--can-socket", type=checked(DEVICE_RE, "an absolute path"), metavar="PATH",
+        help="the simulator's unix socket instead of SocketCAN",
+    )
+
+
+def add_identify(commands):
+    identify = commands.add_parser("identify", help="version and MCU type through identify")
+    target = identify.add_mutually_exclusive_group(required=True)
+    device = checked(DEVICE_RE, "an absolute device path of plain characters")
+    target.add_argument("--serial", type=device, metavar="DEV")
+    target.add_argument("--canbus-uuid", type=checked(UUID_RE, "12 hex digits"), metavar="UUID")
+    identify.add_argument("--baud", type=number_in(300, 12000000, int), metavar="N")
+    add_can_transport(identify)
+    node_id = number_in(NODE_ID_FIRST, NODE_ID_LAST, int)
+    identify.add_argument(
+        "--node-id", type=node_id, metavar="N",
+        help="id to give the node (default 4); use the one klippy gives it: 4 + its index "
+        "among the CAN MCUs of printer.cfg",
+    )
+    add_timeout(identify, 5.0)
+
+
+def add_query_can(commands):
+    query = commands.add_parser("query-can", help="list CAN nodes that have no node id")
+    add_can_transport(query)
+    add_timeout(query, 1.0)
+
+
+def add_moonraker(commands):
+    moon = commands.add_parser("moonraker", help="one HTTP request to the local Moonraker")
+    moon.add_argument("method", type=str.upper, choices=MOONRAKER_METHODS, metavar="METHOD")
+    path = checked(HTTP_PATH_RE, "a URL path starting with /")
+    moon.add_argument("path", type=path, metavar="PATH")
+    moon.add_argument("--body", type=json_value, metavar="JSON")
+    moon.add_argument("--port", type=number_in(1, 65535, int), default=7125)
+    add_timeout(moon, 10.0)
+
+
+def add_journal_write(commands):
+    journal = commands.add_parser(
+        "journal-write", help="replace the journal with stdin if it holds the expected token"
+    )
+    path = checked(FILE_PATH_RE, "an absolute file path of plain characters")
+    journal.add_argument("--path", type=path, required=True, metavar="PATH")
+    journal.add_argument(
+        "--expect-token", required=True, metavar="TOKEN",
+        help="the leaseToken the journal holds now ('' for none, or no journal)",
+    )
+    journal.add_argument(
+        "--lock-timeout", type=number_in(0.0, 600.0, float), default=LOCK_TIMEOUT,
+        metavar="SECONDS", help="wait for another writer's lock (default %g)" % (LOCK_TIMEOUT,),
+    )
+
+
+def check_identify_options(args):
+    """Options that only make sense for the other transport are mistakes worth reporting."""
+    if args.serial:
+        stray = [name for name in ("can_socket", "node_id") if getattr(args, name) is not None]
+        if stray:
+            raise UsageError("--%s applies to --canbus-uuid only" % (stray[0].replace("_", "-"),))
+        args.baud = args.baud or DEFAULT_BAUD
+    else:
+        if args.baud is not None:
+            raise UsageError("--baud applies to --serial only")
+        args.canbus_uuid = args.canbus_uuid.lower()
+        args.node_id = NODE_ID_FIRST if args.node_id is None else args.node_id
+
+
+def command(module, function):
+    """A command whose module is imported only when it runs: every run of the probe is a new
+    process on a Raspberry Pi, and most modules (http.client above all) cost more to import
+    than the command takes."""
+
+    def run(args):
+        return getattr(importlib.import_module("." + module, __package__), function)(args)
+
+    return run
+
+
+def identify(args):
+    check_identify_options(args)
+    if args.serial:
+        return command("serial_port", "identify_serial")(args)
+    return command("canbus", "identify_canbus")(args)
+
+
+COMMANDS = {
+    "identify": identify,
+    "query-can": command("canbus", "query_can"),
+    "moonraker": command("moonraker", "moonraker"),
+    "config-files": command("config_files", "config_files"),
+    "journal-write": command("journal", "journal_write"),
+}
+
+
+def emit(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv=None):
+    try:
+        args = build_parser().parse_args(argv)
+        result = COMMANDS[args.command](args)
+    except ProbeError as exc:
+        emit(dict({"error": str(exc)}, **exc.fields))
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - the worker still needs one JSON object
+        traceback.print_exc()
+        message = "lockstep_probe internal error (%s: %s); see its stderr"
+        emit({"error": message % (type(exc).__name__, exc)})
+        return EXIT_FAILURE
+    emit(result)
+    return 0

@@ -1,4 +1,49 @@
 import { z } from 'zod';
+import {
+  assertSafeVersion,
+  BOOTLOADERS,
+  FieldError,
+  fieldName,
+  FLASH_METHODS,
+  MCU_KINDS,
+  McuInventoryError,
+  UPDATE_MODES,
+  UPDATE_OUTCOMES,
+  UPDATE_STEPS,
+  validateCanInterface,
+  validateCommitId,
+  validateGitRef,
+  validateHostPath,
+  validateMcuInventory,
+  type UpdateMode,
+  type UpdateStep,
+  type ValidatedMcu,
+} from '@lockstep/mcu';
+
+// The update's vocabulary is the domain's; re-exported for the api and worker that import it here.
+export {
+  UPDATE_MODES,
+  UPDATE_OUTCOMES,
+  UPDATE_STEPS,
+  type UpdateMode,
+  type UpdateOutcome,
+  type UpdateStep,
+} from '@lockstep/mcu';
+
+/**
+ * Runs one of the domain's validators as a zod check, so producer and worker share its rules and
+ * its words; zod's path names the field.
+ */
+const domainRule =
+  (validate: (value: string, field: string) => unknown) =>
+  (value: string, ctx: z.core.$RefinementCtx<string>): void => {
+    try {
+      validate(value, '');
+    } catch (error) {
+      if (!(error instanceof FieldError)) throw error;
+      ctx.addIssue({ code: 'custom', message: error.detail, input: value });
+    }
+  };
 
 /** Identifiers that end up in Redis keys, paths and logs. */
 const slug = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, "_", "-" and "." only');
@@ -20,46 +65,46 @@ const hostKey = z
 
 const unixUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name');
 
-/** A path on the printer host: absolute, or relative to the user's home; plain characters only. */
-const hostPath = z
-  .string()
-  .regex(/^(\/|~\/)?[A-Za-z0-9._+@:/-]+$/, 'an absolute or ~/ path of plain characters')
-  .refine((p) => !p.split('/').includes('..'), 'no ".." components');
+/** A path on the printer host: absolute or `~/`, plain characters, no `..`, no option-like component. */
+const hostPath = z.string().superRefine(domainRule(validateHostPath));
 
-export const MCU_KINDS = ['linux', 'usb-stm32', 'rp2040', 'can', 'usb-can-bridge'] as const;
-export const BOOTLOADERS = ['katapult', 'dfu', 'rp2040-rom', 'sdcard', 'none'] as const;
-
+/**
+ * One MCU as producers send it: the shape only. Its rules (values, fields against each other,
+ * MCUs against each other, the Kconfig against the kind) are `validateMcuInventory`'s, applied by
+ * `mcuInventorySchema` to the whole list.
+ */
 export const mcuSpecSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'the printer.cfg MCU name ([mcu NAME], or "mcu")'),
+    /** The printer.cfg MCU name: `mcu` for [mcu], NAME for [mcu NAME]. */
+    name: z.string(),
     kind: z.enum(MCU_KINDS),
     bootloader: z.enum(BOOTLOADERS),
-    serial: z
-      .string()
-      .regex(/^\/[A-Za-z0-9._:/+@-]+$/, 'an absolute device path')
-      .optional(),
-    canbusUuid: z
-      .string()
-      .regex(/^[0-9a-f]{12}$/, '12 lower-case hex digits')
-      .optional(),
-    canInterface: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a network interface name')
-      .optional(),
+    serial: z.string().optional(),
+    canbusUuid: z.string().optional(),
+    canInterface: z.string().optional(),
+    /** For a CAN node behind a USB-to-CAN bridge: the bridge MCU's name. */
     bridge: z.string().optional(),
     manualBootloaderEntry: z.boolean().optional(),
-    sdcardBoard: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a flash-sdcard.sh board name')
-      .optional(),
+    sdcardBoard: z.string().optional(),
     /** The board's Kconfig (.config) contents. */
-    kconfig: z
-      .string()
-      .min(1)
-      .max(64 * 1024),
+    kconfig: z.string(),
   })
   .strict();
-export type McuSpec = z.infer<typeof mcuSpecSchema>;
+export type McuSpec = z.input<typeof mcuSpecSchema>;
+
+/** A printer's MCUs, validated by the domain once and handed on parsed (Kconfig, hash, defaults). */
+export const mcuInventorySchema = z.array(mcuSpecSchema).transform((mcus, ctx): ValidatedMcu[] => {
+  try {
+    return validateMcuInventory(mcus);
+  } catch (error) {
+    if (!(error instanceof McuInventoryError)) throw error;
+    // The domain's paths start at `mcus`; zod adds the key this schema sits under.
+    for (const issue of error.issues) {
+      ctx.addIssue({ code: 'custom', path: [...issue.path.slice(1)], message: issue.message, input: mcus });
+    }
+    return z.NEVER;
+  }
+});
 
 /** How the host's programs reach a CAN interface: SocketCAN, or a unix-socket bus (simulator). */
 export const canTransportSchema = z.discriminatedUnion('type', [
@@ -68,21 +113,66 @@ export const canTransportSchema = z.discriminatedUnion('type', [
 ]);
 export type CanTransportSpec = z.infer<typeof canTransportSchema>;
 
-export const UPDATE_MODES = ['update', 'rollback', 'dry-run', 'build-only'] as const;
-export type UpdateMode = (typeof UPDATE_MODES)[number];
+/** CAN transports by interface name (`can0`); the names reach `ip` and the flash tools. */
+const canTransportsSchema = z.record(z.string(), canTransportSchema).superRefine((can, ctx) => {
+  for (const name of Object.keys(can)) {
+    try {
+      validateCanInterface(name);
+    } catch (error) {
+      if (!(error instanceof FieldError)) throw error;
+      ctx.addIssue({ code: 'custom', path: [name], message: error.detail, input: name });
+    }
+  }
+});
+
+const targetSchema = z
+  .object({
+    /** update, build-only, dry-run (required): the Klipper tag, branch or commit to move to. */
+    ref: z.string().superRefine(domainRule(validateGitRef)).optional(),
+    /** rollback only: the version to go back to; absent, the printer's previous good version. */
+    version: z.string().superRefine(domainRule(assertSafeVersion)).optional(),
+    /** Only with ref: the full commit id the printer must resolve the ref to (resolved once per rollout). */
+    commit: z.string().superRefine(domainRule(validateCommitId)).optional(),
+  })
+  .strict();
+
+/** Which target fields a mode takes: a rollback goes back to a version, every other mode moves to a ref. */
+function checkTargetForMode(
+  job: { mode: UpdateMode; target: z.output<typeof targetSchema> },
+  ctx: z.core.$RefinementCtx,
+): void {
+  const { mode, target } = job;
+  const issue = (field: 'ref' | 'version' | 'commit', message: string): void =>
+    ctx.addIssue({ code: 'custom', path: ['target', field], message, input: target[field] });
+  if (mode === 'rollback') {
+    if (target.ref !== undefined) {
+      issue(
+        'ref',
+        "not allowed for mode 'rollback': give target.version, or nothing for the previous good version",
+      );
+    }
+    if (target.commit !== undefined) {
+      issue(
+        'commit',
+        "not allowed for mode 'rollback': it goes with target.ref, which a rollback has none of",
+      );
+    }
+    return;
+  }
+  if (target.ref === undefined) {
+    issue('ref', `required for mode '${mode}': the Klipper tag, branch or commit to move to`);
+  }
+  if (target.version !== undefined) {
+    issue('version', `only for mode 'rollback'; mode '${mode}' moves to target.ref`);
+  }
+}
 
 export const printerUpdateJobSchema = z
   .object({
     printerId: slug,
     requestId: slug,
     mode: z.enum(UPDATE_MODES),
-    /** update / build-only / dry-run: the Klipper ref to move to. rollback: an explicit version, or none for the previous good one. */
-    target: z
-      .object({
-        ref: z.string().min(1).max(200).optional(),
-        version: z.string().min(1).max(200).optional(),
-      })
-      .strict(),
+    target: targetSchema,
     host: z
       .object({
         address: hostAddress,
@@ -103,8 +193,8 @@ export const printerUpdateJobSchema = z
         printerConfig: '~/printer_data/config/printer.cfg',
         flashtool: '~/klipper/lib/katapult/flashtool.py',
       }),
-    can: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/), canTransportSchema).default({}),
-    mcus: z.array(mcuSpecSchema).min(1).max(32),
+    can: canTransportsSchema.default({}),
+    mcus: mcuInventorySchema,
     policy: z
       .object({
         onFailure: z.enum(['hold', 'rollback']).default('hold'),
@@ -127,46 +217,26 @@ export const printerUpdateJobSchema = z
       .strict()
       .default({ commandSeconds: 60, buildSeconds: 1800, flashSeconds: 300, readySeconds: 120 }),
   })
-  .strict();
+  .strict()
+  // Also when other fields are bad, so one answer lists every problem; not when mode or target
+  // themselves are, which their own issues already report.
+  .superRefine(checkTargetForMode, {
+    when: (payload) =>
+      payload.issues.every(
+        (i) => i.path !== undefined && i.path.length > 0 && !['mode', 'target'].includes(String(i.path[0])),
+      ),
+  });
 
+/** What producers send. */
 export type PrinterUpdateJobInput = z.input<typeof printerUpdateJobSchema>;
+/** What the worker runs: defaults filled, MCUs validated and parsed (`ValidatedMcu`). */
 export type PrinterUpdateJob = z.output<typeof printerUpdateJobSchema>;
-
-export const UPDATE_OUTCOMES = [
-  'updated',
-  /** Nothing was changed on the printer (a build failed, a ref was missing): Klipper runs as before. */
-  'failed',
-  'already-current',
-  'rolled-back',
-  'held',
-  'skipped-busy',
-  'planned',
-  'built',
-  'failed-preflight',
-  'cancelled',
-] as const;
-export type UpdateOutcome = (typeof UPDATE_OUTCOMES)[number];
-
-export const UPDATE_STEPS = [
-  'connect',
-  'preflight',
-  'backup',
-  'checkout',
-  'build',
-  'stop',
-  'flash',
-  'verify',
-  'start',
-  'rollback',
-  'done',
-] as const;
-export type UpdateStep = (typeof UPDATE_STEPS)[number];
 
 const planStepSchema = z.object({
   order: z.number().int(),
   mcu: z.string(),
   kind: z.enum(MCU_KINDS),
-  flashMethod: z.string(),
+  flashMethod: z.enum(FLASH_METHODS),
   kconfigHash: z.string(),
   artifact: z.string(),
   upToDate: z.boolean(),
@@ -181,7 +251,8 @@ export const printerUpdateResultSchema = z
     fromVersion: z.string().nullable(),
     targetVersion: z.string().nullable(),
     hostVersion: z.string().nullable(),
-    klipperRunning: z.boolean(),
+    /** As read from the host at the end; null when the host could not be asked. */
+    klipperRunning: z.boolean().nullable(),
     mcus: z.array(
       z.object({
         name: z.string(),
@@ -205,8 +276,12 @@ export const printerUpdateResultSchema = z
         mcu: z.string().optional(),
         exitCode: z.number().int().nullable().optional(),
         output: z.array(z.string()).default([]),
+        /** What the operator should do; the result already names the printer, so the hint does not. */
+        hint: z.string().optional(),
       })
       .optional(),
+    /** Bookkeeping that failed after a verified start (journal, retention): the printer runs fine. */
+    warnings: z.array(z.string()).default([]),
     timings: z.object({
       totalMs: z.number(),
       remoteMs: z.number(),
@@ -214,7 +289,9 @@ export const printerUpdateResultSchema = z
     }),
   })
   .strict();
-export type PrinterUpdateResult = z.infer<typeof printerUpdateResultSchema>;
+/** What the worker builds (defaults may be left out). */
+export type PrinterUpdateResultInput = z.input<typeof printerUpdateResultSchema>;
+export type PrinterUpdateResult = z.output<typeof printerUpdateResultSchema>;
 
 export interface PrinterUpdateProgress {
   step: UpdateStep;
@@ -231,23 +308,32 @@ export class InvalidJobDataError extends Error {
   }
 }
 
-/** Validates a printer-update payload; errors name the field (e.g. `mcus.2.canbusUuid`). */
+const describeIssues = (error: z.ZodError): string[] =>
+  error.issues.map((i) => `${fieldName(i.path) || '(root)'}: ${i.message}`);
+
+/**
+ * Validates a printer-update payload with every rule the worker relies on (the domain's, for refs,
+ * versions, MCUs and host paths), so a producer refuses exactly what the worker would. Errors name
+ * the field (`mcus.2.canbusUuid`); the MCUs come out validated, Kconfigs parsed and hashed.
+ */
 export function parsePrinterUpdateJob(input: unknown): PrinterUpdateJob {
   const result = printerUpdateJobSchema.safeParse(input);
-  if (!result.success) {
-    throw new InvalidJobDataError(
-      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
-    );
-  }
+  if (!result.success) throw new InvalidJobDataError(describeIssues(result.error));
   return result.data;
+}
+
+/**
+ * A parsed job back as queue data (what `parsePrinterUpdateJob` accepts again): the MCUs without
+ * what validation added, so a producer that parsed a job can enqueue it.
+ */
+export function printerUpdateJobData(job: PrinterUpdateJob): PrinterUpdateJobInput {
+  return { ...job, mcus: job.mcus.map(({ parsedKconfig: _kconfig, kconfigHash: _hash, ...spec }) => spec) };
 }
 
 export function parsePrinterUpdateResult(input: unknown): PrinterUpdateResult {
   const result = printerUpdateResultSchema.safeParse(input);
   if (!result.success) {
-    throw new Error(
-      `invalid printer-update result: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
+    throw new Error(`invalid printer-update result: ${describeIssues(result.error).join('; ')}`);
   }
   return result.data;
 }

@@ -18,6 +18,8 @@ export function printerUpdateJobId(printerId: string, requestId: string): string
 export const REDIS_KEYS = {
   /** Lease that keeps one printer in one job at a time. */
   printerLease: (printerId: string): string => `lockstep:lease:printer:${printerId}`,
+  /** A finished job's result, returned again by a stalled re-run of the same job. */
+  jobResult: (jobId: string): string => `lockstep:result:${jobId}`,
   /** Set to ask the job to stop at the next safe point (between boards). */
   cancel: (jobId: string): string => `lockstep:cancel:${jobId}`,
 } as const;

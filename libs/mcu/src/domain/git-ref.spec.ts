@@ -1,5 +1,5 @@
 import { FieldError } from './field-error';
-import { isCommitId, validateGitRef } from './git-ref';
+import { isCommitId, validateCommitId, validateGitRef } from './git-ref';
 
 describe('validateGitRef', () => {
   it.each([
@@ -89,5 +89,31 @@ describe('isCommitId', () => {
     ['84104BB', false],
   ])('%s → %s', (ref, expected) => {
     expect(isCommitId(ref)).toBe(expected);
+  });
+});
+
+describe('validateCommitId', () => {
+  const sha1 = '84104bbbd7625d28b4eaaad83f4562972460ecd9';
+  const sha256 = `${sha1}${'0'.repeat(24)}`;
+
+  it.each([sha1, sha256])('accepts %s', (commit) => {
+    expect(validateCommitId(commit, 'target.commit')).toBe(commit);
+  });
+
+  it.each([
+    ['abbreviated', '84104bb'],
+    ['upper case', sha1.toUpperCase()],
+    ['not hex', 'g'.repeat(40)],
+    ['39 digits', sha1.slice(1)],
+    ['41 digits', `${sha1}0`],
+    ['between SHA-1 and SHA-256', `${sha1}0000`],
+    ['a trailing newline', `${sha1}\n`],
+    ['a tag', 'v0.13.0'],
+    ['empty', ''],
+  ])('rejects %s', (_name, commit) => {
+    expect(() => validateCommitId(commit, 'target.commit')).toThrow(FieldError);
+    expect(() => validateCommitId(commit, 'target.commit')).toThrow(
+      /^target\.commit: a full commit id: 40 \(SHA-1\) or 64 \(SHA-256\) lower-case hex digits/,
+    );
   });
 });

@@ -1,4 +1,5 @@
 import { FieldError, quote } from './field-error';
+import { isFullCommitId } from './ref-resolution';
 
 /**
  * A Klipper target as an operator gives it: a tag (`v0.13.0`), a branch (`master`,
@@ -39,4 +40,19 @@ export function validateGitRef(ref: string, field = 'ref'): string {
 /** A full or abbreviated commit id (as opposed to a tag or branch name). */
 export function isCommitId(ref: string): boolean {
   return /^[0-9a-f]{7,64}$/.test(ref);
+}
+
+/**
+ * The commit a ref must resolve to on the printer (a rollout resolves its ref once, so the whole
+ * fleet installs the same code): the full id `git rev-parse` prints, 40 (SHA-1) or 64 (SHA-256)
+ * lower-case hex digits. An abbreviation could name another commit on another printer.
+ */
+export function validateCommitId(commit: string, field = 'commit'): string {
+  if (!isFullCommitId(commit)) {
+    throw new FieldError(
+      field,
+      `a full commit id: 40 (SHA-1) or 64 (SHA-256) lower-case hex digits, as \`git rev-parse\` prints it (got ${quote(commit)})`,
+    );
+  }
+  return commit;
 }

@@ -1,4 +1,5 @@
-import { isMcuKind } from '../mcu-kind';
+import { isMcuKind, MCU_KINDS } from '../mcu-kind';
+import { FieldError, fieldName, quote } from './field-error';
 import { BOOTLOADERS, mcuLabel, type Bootloader, type McuInventoryEntry } from './flash-method';
 import { defaultFlashStart, kconfigHash, KconfigError, parseKconfig, type Kconfig } from './kconfig';
 
@@ -18,8 +19,10 @@ export interface ValidatedMcu extends McuInventoryEntry {
 }
 
 export interface InventoryIssue {
-  /** `mcus[2].serial`, `mcus[0].kconfig`, ... */
+  /** `mcus.2.serial`, `mcus.0.kconfig`, ...: the dotted style of every Lockstep message. */
   field: string;
+  /** The same field as path segments (`['mcus', 2, 'serial']`), for schema libraries. */
+  path: readonly (string | number)[];
   message: string;
 }
 
@@ -35,59 +38,135 @@ export class McuInventoryError extends Error {
   }
 }
 
-const NAME = /^[A-Za-z0-9_-]{1,32}$/;
+// Every value below reaches a command line on the printer host, so none may start with '-'.
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,31}$/;
 const SERIAL = /^\/[A-Za-z0-9._:/+@-]+$/;
 const CANBUS_UUID = /^[0-9a-fA-F]{12}$/;
 const INTERFACE = /^[A-Za-z0-9_.-]{1,15}$/;
-const SDCARD_BOARD = /^[A-Za-z0-9_.-]{1,64}$/;
+const SDCARD_BOARD = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const HOST_PATH = /^(?:\/|~\/)[A-Za-z0-9._+@:/-]*$/;
+const MAX_HOST_PATH = 1024;
 const DEFAULT_CAN_INTERFACE = 'can0';
 const MAX_KCONFIG_BYTES = 64 * 1024;
+const MAX_MCUS = 32;
+// Tab, newline and the CR of CRLF files are the only control characters a .config may hold.
+// eslint-disable-next-line no-control-regex
+const KCONFIG_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+/** A path's components may not climb out (`..`) or read as an option to the tool given them (`-x`). */
+function pathComponentProblem(path: string): string | null {
+  for (const component of path.split('/')) {
+    if (component === '..') return `no '..' components, got ${quote(path)}`;
+    if (component.startsWith('-')) {
+      return `no component may start with '-' (a tool would read it as an option), got ${quote(path)}`;
+    }
+  }
+  return null;
+}
+
+function serialProblem(serial: string): string | null {
+  if (!SERIAL.test(serial)) {
+    return `an absolute device path of letters, digits and . _ : / + @ -, got ${quote(serial)}`;
+  }
+  return pathComponentProblem(serial);
+}
+
+function interfaceProblem(name: string): string | null {
+  if (!INTERFACE.test(name)) {
+    return `a network interface name (1-15 letters, digits, _ . -), got ${quote(name)}`;
+  }
+  if (name.startsWith('-')) return `an interface name must not start with '-', got ${quote(name)}`;
+  if (name === '.' || name === '..') return `${quote(name)} is not an interface name`;
+  return null;
+}
+
+/** A CAN interface name as `ip link` knows it (`can0`); also the keys of a job's CAN transports. */
+export function validateCanInterface(name: string, field = 'canInterface'): string {
+  const problem = interfaceProblem(name);
+  if (problem) throw new FieldError(field, problem);
+  return name;
+}
+
+/**
+ * A file or directory on the printer host (`~/klipper`, `/home/pi/printer_data/config/printer.cfg`,
+ * a CAN bus socket): absolute or under the user's home, plain characters, no `..` and no component
+ * a tool would read as an option.
+ */
+export function validateHostPath(path: string, field = 'path'): string {
+  const fail = (detail: string): never => {
+    throw new FieldError(field, detail);
+  };
+  if (path === '') fail("empty; give an absolute path or one starting with '~/'");
+  if (path.length > MAX_HOST_PATH) fail(`longer than ${MAX_HOST_PATH} characters (${path.length})`);
+  if (!path.startsWith('/') && !path.startsWith('~/')) {
+    fail(`an absolute path or one starting with '~/', got ${quote(path)}`);
+  }
+  if (!HOST_PATH.test(path)) fail(`only letters, digits and . _ + @ : / - are allowed, got ${quote(path)}`);
+  if (path.replace(/^~/, '').replace(/\//g, '') === '') fail(`names no file or directory: ${quote(path)}`);
+  const problem = pathComponentProblem(path);
+  if (problem) fail(problem);
+  return path;
+}
 
 const hex = (n: number | null): string => (n === null ? 'not set' : `0x${n.toString(16)}`);
 const usesCan = (kind: string): boolean => kind === 'can' || kind === 'usb-can-bridge';
 
 class IssueList {
   readonly issues: InventoryIssue[] = [];
-  add(field: string, message: string): void {
-    this.issues.push({ field, message });
+  add(path: readonly (string | number)[], message: string): void {
+    this.issues.push({ field: fieldName(path), path, message });
   }
 }
 
+const mcuField = (i: number, field: string): (string | number)[] => ['mcus', i, field];
+
 /** Field by field; returns the entry with normalised values when its basic shape holds. */
 function checkEntry(raw: McuInventoryEntry, i: number, out: IssueList): ValidatedMcu | null {
-  const at = (field: string): string => `mcus[${i}].${field}`;
+  const at = (field: string): (string | number)[] => mcuField(i, field);
   const issuesBefore = out.issues.length;
-  const optionalString = (field: keyof McuInventoryEntry, pattern: RegExp, what: string): void => {
+  const shown = (value: unknown): string =>
+    typeof value === 'string' ? quote(value) : JSON.stringify(value);
+  const optionalString = (
+    field: keyof McuInventoryEntry,
+    problem: (value: string) => string | null,
+    what: string,
+  ): void => {
     const value = raw[field];
     if (value === undefined) return;
-    if (typeof value !== 'string' || !pattern.test(value))
-      out.add(at(field), `${what}, got ${JSON.stringify(value)}`);
+    const found = typeof value === 'string' ? problem(value) : `${what}, got ${shown(value)}`;
+    if (found) out.add(at(field), found);
   };
+  const matching =
+    (pattern: RegExp, what: string) =>
+    (value: string): string | null =>
+      pattern.test(value) ? null : `${what}, got ${quote(value)}`;
   if (typeof raw.name !== 'string' || !NAME.test(raw.name)) {
     out.add(
       at('name'),
-      `1-32 letters, digits, '_' or '-' (the printer.cfg MCU name), got ${JSON.stringify(raw.name)}`,
+      `1-32 letters, digits, '_' or '-', not starting with '-' (the printer.cfg MCU name), got ${shown(raw.name)}`,
     );
   }
   if (typeof raw.kind !== 'string' || !isMcuKind(raw.kind)) {
-    out.add(
-      at('kind'),
-      `one of linux, usb-stm32, rp2040, can, usb-can-bridge, got ${JSON.stringify(raw.kind)}`,
-    );
+    out.add(at('kind'), `one of ${MCU_KINDS.join(', ')}, got ${shown(raw.kind)}`);
   }
   if (!(BOOTLOADERS as readonly string[]).includes(raw.bootloader)) {
-    out.add(at('bootloader'), `one of ${BOOTLOADERS.join(', ')}, got ${JSON.stringify(raw.bootloader)}`);
+    out.add(at('bootloader'), `one of ${BOOTLOADERS.join(', ')}, got ${shown(raw.bootloader)}`);
   }
-  optionalString('serial', SERIAL, 'an absolute device path of letters, digits and . _ : / + @ -');
-  if (typeof raw.serial === 'string' && raw.serial.split('/').includes('..')) {
-    out.add(at('serial'), `no '..' components, got ${JSON.stringify(raw.serial)}`);
-  }
-  optionalString('canbusUuid', CANBUS_UUID, '12 hex digits (as canbus_query.py prints them)');
-  optionalString('canInterface', INTERFACE, 'a network interface name (1-15 letters, digits, _ . -)');
-  optionalString('bridge', NAME, 'the name of a usb-can-bridge MCU');
-  optionalString('sdcardBoard', SDCARD_BOARD, 'a board name from `scripts/flash-sdcard.sh -l`');
+  optionalString('serial', serialProblem, 'an absolute device path');
+  optionalString(
+    'canbusUuid',
+    matching(CANBUS_UUID, '12 hex digits (as canbus_query.py prints them)'),
+    '12 hex digits',
+  );
+  optionalString('canInterface', interfaceProblem, 'a network interface name');
+  optionalString('bridge', matching(NAME, 'the name of a usb-can-bridge MCU'), 'the name of an MCU');
+  optionalString(
+    'sdcardBoard',
+    matching(SDCARD_BOARD, 'a board name from `scripts/flash-sdcard.sh -l`'),
+    'a board name',
+  );
   if (raw.manualBootloaderEntry !== undefined && typeof raw.manualBootloaderEntry !== 'boolean') {
-    out.add(at('manualBootloaderEntry'), `true or false, got ${JSON.stringify(raw.manualBootloaderEntry)}`);
+    out.add(at('manualBootloaderEntry'), `true or false, got ${shown(raw.manualBootloaderEntry)}`);
   }
   if (typeof raw.kconfig !== 'string' || raw.kconfig.trim() === '') {
     out.add(at('kconfig'), "the board's Klipper .config contents are required");
@@ -128,11 +207,18 @@ function checkEntry(raw: McuInventoryEntry, i: number, out: IssueList): Validate
   const badPair = bootloaderMismatch(kind, raw.bootloader);
   if (badPair) out.add(at('bootloader'), `${label}: ${badPair}`);
 
+  const control = KCONFIG_CONTROL.exec(raw.kconfig);
+  if (control) {
+    const line = raw.kconfig.slice(0, control.index).split('\n').length;
+    const code = control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+    out.add(at('kconfig'), `${label} line ${line}: control character U+${code}; a .config is plain text`);
+    return null;
+  }
   let parsedKconfig: Kconfig;
   let hash: string;
   try {
-    parsedKconfig = parseKconfig(raw.kconfig, at('kconfig'));
-    hash = kconfigHash(raw.kconfig, at('kconfig'));
+    parsedKconfig = parseKconfig(raw.kconfig, fieldName(at('kconfig')));
+    hash = kconfigHash(raw.kconfig, fieldName(at('kconfig')));
   } catch (error) {
     if (!(error instanceof KconfigError)) throw error;
     const line = error.line === null ? '' : ` line ${error.line}`;
@@ -188,7 +274,7 @@ function describeBuild(k: Kconfig): string {
 
 /** The Kconfig must build what the inventory says the board is and how it boots. */
 function checkKconfigFits(mcu: ValidatedMcu, i: number, out: IssueList): void {
-  const field = `mcus[${i}].kconfig`;
+  const field = mcuField(i, 'kconfig');
   const label = mcuLabel(mcu.name);
   const k = mcu.parsedKconfig;
   const arch = KIND_ARCHITECTURE[mcu.kind];
@@ -227,7 +313,12 @@ function checkKconfigFits(mcu: ValidatedMcu, i: number, out: IssueList): void {
 export function validateMcuInventory(mcus: readonly McuInventoryEntry[]): ValidatedMcu[] {
   const out = new IssueList();
   if (!Array.isArray(mcus) || mcus.length === 0) {
-    throw new McuInventoryError([{ field: 'mcus', message: 'at least one MCU is required' }]);
+    out.add(['mcus'], 'at least one MCU is required');
+    throw new McuInventoryError(out.issues);
+  }
+  if (mcus.length > MAX_MCUS) {
+    out.add(['mcus'], `at most ${MAX_MCUS} MCUs per printer, got ${mcus.length}`);
+    throw new McuInventoryError(out.issues);
   }
   const checked = mcus.map((raw, i) => checkEntry(raw, i, out));
   const valid = checked.flatMap((mcu, i) => (mcu ? [{ mcu, i }] : []));
@@ -238,7 +329,7 @@ export function validateMcuInventory(mcus: readonly McuInventoryEntry[]): Valida
     const key = `${kind}:${value}`;
     const first = firstIndex.get(key);
     if (first === undefined) firstIndex.set(key, i);
-    else out.add(`mcus[${i}].${field}`, `${JSON.stringify(value)} is already used by mcus[${first}]`);
+    else out.add(mcuField(i, field), `${quote(value)} is already used by ${fieldName(['mcus', first])}`);
   };
   for (const { mcu, i } of valid) {
     unique('name', mcu.name, 'name', i);
@@ -251,13 +342,10 @@ export function validateMcuInventory(mcus: readonly McuInventoryEntry[]): Valida
     if (mcu.bridge === undefined) continue;
     const bridge = byName.get(mcu.bridge);
     if (!bridge || bridge.kind !== 'usb-can-bridge') {
-      out.add(
-        `mcus[${i}].bridge`,
-        `no usb-can-bridge MCU named ${JSON.stringify(mcu.bridge)} in this inventory`,
-      );
+      out.add(mcuField(i, 'bridge'), `no usb-can-bridge MCU named ${quote(mcu.bridge)} in this inventory`);
     } else if (bridge.canInterface !== mcu.canInterface) {
       out.add(
-        `mcus[${i}].canInterface`,
+        mcuField(i, 'canInterface'),
         `${mcuLabel(mcu.name)} is behind bridge ${mcuLabel(bridge.name)}, which provides ${bridge.canInterface}, not ${mcu.canInterface}`,
       );
     }
@@ -268,7 +356,7 @@ export function validateMcuInventory(mcus: readonly McuInventoryEntry[]): Valida
 
   if (out.issues.length > 0) {
     // Grouped by MCU so an operator reads each board's problems together.
-    const index = (issue: InventoryIssue): number => Number(/^mcus\[(\d+)\]/.exec(issue.field)?.[1] ?? -1);
+    const index = (issue: InventoryIssue): number => (typeof issue.path[1] === 'number' ? issue.path[1] : -1);
     throw new McuInventoryError([...out.issues].sort((a, b) => index(a) - index(b)));
   }
   return valid.map(({ mcu }) => mcu);
@@ -287,7 +375,7 @@ function checkCanBuses(valid: { mcu: ValidatedMcu; i: number }[], out: IssueList
     const bridges = members.filter(({ mcu }) => mcu.kind === 'usb-can-bridge');
     for (const extra of bridges.slice(1)) {
       out.add(
-        `mcus[${extra.i}].canInterface`,
+        mcuField(extra.i, 'canInterface'),
         `a second USB-to-CAN bridge on ${iface} (${mcuLabel(bridges[0]!.mcu.name)} is already there); give each bridge its own interface`,
       );
     }
@@ -296,7 +384,7 @@ function checkCanBuses(valid: { mcu: ValidatedMcu; i: number }[], out: IssueList
     for (const { mcu, i } of members) {
       if (mcu === reference.mcu || mcu.parsedKconfig.canBitrate === bitrate) continue;
       out.add(
-        `mcus[${i}].kconfig`,
+        mcuField(i, 'kconfig'),
         `${mcuLabel(mcu.name)} runs CAN at ${mcu.parsedKconfig.canBitrate} bit/s but ${mcuLabel(reference.mcu.name)} on ${iface} runs ${bitrate} bit/s (CONFIG_CANBUS_FREQUENCY): every node on one bus must use the same bitrate`,
       );
     }

@@ -1,33 +1,7 @@
 import { mcuSections } from './mcu-sections';
-import {
-  AUTOSAVE_HEADER,
-  parsePrinterConfig,
-  PrinterConfigError,
-  type ConfigFileSource,
-} from './printer-config';
+import { memorySource } from '../domain/fixtures/printer-cfg';
+import { AUTOSAVE_HEADER, parsePrinterConfig, PrinterConfigError } from './printer-config';
 
-function memorySource(files: Record<string, string>): ConfigFileSource {
-  const globToRegExp = (pattern: string): RegExp =>
-    new RegExp(
-      '^' +
-        pattern
-          .replace(/[.+^${}()|\\]/g, '\\$&')
-          .replace(/\*/g, '[^/]*')
-          .replace(/\?/g, '[^/]') +
-        '$',
-    );
-  return {
-    read(path) {
-      const text = files[path];
-      if (text === undefined) throw new Error('ENOENT');
-      return text;
-    },
-    glob(pattern) {
-      const re = globToRegExp(pattern);
-      return Object.keys(files).filter((path) => re.test(path));
-    },
-  };
-}
 
 function options(files: Record<string, string>, section: string): Record<string, string> {
   const config = parsePrinterConfig('/cfg/printer.cfg', memorySource(files));

@@ -12,8 +12,8 @@ import {
   withSymbol,
 } from './fixtures/kconfigs';
 import { kconfigHash, parseKconfig } from './kconfig';
-import { McuInventoryError } from './mcu-inventory';
-import { buildUpdatePlan, firmwareArtifact } from './update-plan';
+import { McuInventoryError, validateMcuInventory } from './mcu-inventory';
+import { buildPlanFor, buildUpdatePlan, firmwareArtifact, type UpdatePlanInput } from './update-plan';
 
 const TARGET = 'v0.13.0-123-gabcdef12';
 
@@ -151,7 +151,7 @@ describe('buildUpdatePlan', () => {
       'an invalid inventory',
       { mcus: [{ ...voronInventory()[0]!, name: '' }] },
       McuInventoryError,
-      /mcus\[0\]\.name/,
+      /mcus\.0\.name/,
     ],
     [
       'an unsafe target version',
@@ -168,6 +168,51 @@ describe('buildUpdatePlan', () => {
   ])('rejects %s, naming the field', (_name, input, type, message) => {
     expect(() => buildUpdatePlan(input)).toThrow(type);
     expect(() => buildUpdatePlan(input)).toThrow(message);
+  });
+});
+
+describe('buildPlanFor: the plan for an inventory already checked (by the job schema)', () => {
+  it.each<[string, UpdatePlanInput]>([
+    ['the Voron fixture, nothing known', { mcus: voronInventory() }],
+    [
+      'the Voron fixture, some boards at the target',
+      {
+        mcus: voronInventory(),
+        currentVersions: { host: TARGET, mcu: TARGET, probe: null, ebb36: `${TARGET}-dirty`, sb2209: TARGET },
+        targetVersion: TARGET,
+      },
+    ],
+    [
+      'the bridge fixture, at a target',
+      { mcus: bridgeInventory(), currentVersions: {}, targetVersion: TARGET },
+    ],
+    [
+      'a board that needs a button, already at the target',
+      {
+        mcus: voronInventory().map((m) => (m.name === 'probe' ? { ...m, manualBootloaderEntry: true } : m)),
+        currentVersions: { probe: TARGET },
+        targetVersion: TARGET,
+      },
+    ],
+  ])('gives the plan buildUpdatePlan gives: %s', (_name, input) => {
+    const plan = buildPlanFor(
+      validateMcuInventory(input.mcus),
+      input.currentVersions ?? {},
+      input.targetVersion,
+    );
+    expect(plan).toEqual(buildUpdatePlan(input));
+  });
+
+  it('does not depend on the order of the MCUs', () => {
+    const mcus = validateMcuInventory(voronInventory());
+    expect(buildPlanFor([...mcus].reverse(), {}, TARGET)).toEqual(buildPlanFor(mcus, {}, TARGET));
+  });
+
+  it('rejects a current version for an MCU the inventory does not have, naming the field', () => {
+    const mcus = validateMcuInventory(voronInventory());
+    const plan = () => buildPlanFor(mcus, { mcu: TARGET, ebb42: TARGET }, TARGET);
+    expect(plan).toThrow(FieldError);
+    expect(plan).toThrow(new FieldError('currentVersions.ebb42', 'no MCU of that name in the inventory'));
   });
 });
 

@@ -71,8 +71,15 @@ function flashOrder(a: ValidatedMcu, b: ValidatedMcu): number {
 export function buildUpdatePlan(input: UpdatePlanInput): UpdatePlan {
   const target =
     input.targetVersion === undefined ? undefined : assertSafeVersion(input.targetVersion, 'targetVersion');
-  const mcus = validateMcuInventory(input.mcus);
-  const current = input.currentVersions ?? {};
+  return buildPlanFor(validateMcuInventory(input.mcus), input.currentVersions ?? {}, target);
+}
+
+/** The plan for MCUs that passed the inventory check (a job's, which the job schema checked). */
+export function buildPlanFor(
+  mcus: readonly ValidatedMcu[],
+  current: Readonly<Record<string, string | null>>,
+  target: string | undefined,
+): UpdatePlan {
   const names = new Set(mcus.map((m) => m.name));
   for (const name of Object.keys(current)) {
     if (!names.has(name))

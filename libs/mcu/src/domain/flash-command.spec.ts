@@ -1,0 +1,289 @@
+// The worker renders a CommandLine with renderCommandLine; the spec uses it only to show that the
+// rendered strings equal what the worker ran before the command lines moved here.
+import { renderCommandLine } from '../../../../apps/worker/src/host/shell-quote';
+import type { BoardState } from './board-state';
+import { flashCommandLine, type CommandLine, type FlashCommandInput } from './flash-command';
+
+const KLIPPER = '/home/pi/klipper';
+const FLASHTOOL = '/home/pi/klipper/lib/katapult/flashtool.py';
+const DIR = '/home/pi/.lockstep/firmware/v0.13.0-0-g1b6ba2e/abc';
+const USB_SERIAL = '/dev/serial/by-id/usb-Klipper_stm32f446xx_3B00-if00';
+const RP_SERIAL = '/dev/serial/by-id/usb-Klipper_rp2040_E662-if00';
+const KATAPULT_TTY = '/dev/serial/by-id/usb-katapult_stm32f446xx_3B00-if00';
+
+const APP: BoardState = { mode: 'app', version: 'v' };
+
+const input = (patch: Partial<FlashCommandInput> = {}): FlashCommandInput => ({
+  method: 'katapult-usb',
+  mcu: { serial: USB_SERIAL },
+  kconfig: { mcu: 'stm32f446xx', applicationAddress: 0x8000000 },
+  klipperDir: KLIPPER,
+  flashtool: FLASHTOOL,
+  artifactDir: DIR,
+  state: APP,
+  ...patch,
+});
+
+const rp2040 = (state: BoardState, mcu = 'rp2040'): FlashCommandInput =>
+  input({
+    method: 'rp2040-bootloader',
+    mcu: { serial: RP_SERIAL },
+    kconfig: { mcu, applicationAddress: 0x10000100 },
+    state,
+  });
+
+const rp2040Line = (device: string, mcu = 'rp2040'): CommandLine => ({
+  cwd: KLIPPER,
+  steps: [
+    // The helper's rule lives in src/rp2040/Makefile, which ~/klipper/.config may not select
+    // (klipper.md §7): it is built in its own directory.
+    { argv: ['make', '-C', 'lib/rp2040_flash', 'rp2040_flash'], quiet: true },
+    { argv: ['python3', 'scripts/flash_usb.py', '-t', mcu, '-d', device, `${DIR}/klipper.uf2`] },
+  ],
+});
+
+describe("flashCommandLine: the tools' own command lines", () => {
+  // Every case of the worker's former BoardOps.flashCommand test, with the string it rendered.
+  it.each<[string, FlashCommandInput, CommandLine, string]>([
+    [
+      'linux-install',
+      input({ method: 'linux-install', mcu: { serial: '/tmp/klipper_host_mcu' } }),
+      { steps: [{ argv: ['sudo', '-n', `${KLIPPER}/scripts/flash-linux.sh`, DIR] }] },
+      `sudo -n /home/pi/klipper/scripts/flash-linux.sh ${DIR}`,
+    ],
+    [
+      'katapult-usb from the app: flashtool requests the bootloader itself',
+      input(),
+      { steps: [{ argv: ['python3', FLASHTOOL, '-d', USB_SERIAL, '-f', `${DIR}/klipper.bin`] }] },
+      `python3 /home/pi/klipper/lib/katapult/flashtool.py -d ${USB_SERIAL} -f ${DIR}/klipper.bin`,
+    ],
+    [
+      'katapult-usb from Katapult: its own tty',
+      input({ state: { mode: 'bootloader', device: KATAPULT_TTY } }),
+      { steps: [{ argv: ['python3', FLASHTOOL, '-d', KATAPULT_TTY, '-f', `${DIR}/klipper.bin`] }] },
+      `python3 /home/pi/klipper/lib/katapult/flashtool.py -d ${KATAPULT_TTY} -f ${DIR}/klipper.bin`,
+    ],
+    [
+      'dfu from the app: flash_usb.py asks the board to reboot into DFU',
+      input({ method: 'dfu' }),
+      {
+        cwd: KLIPPER,
+        steps: [
+          {
+            argv: [
+              'python3',
+              'scripts/flash_usb.py',
+              '-t',
+              'stm32f446xx',
+              '-d',
+              USB_SERIAL,
+              '-s',
+              '0x8000000',
+              `${DIR}/klipper.bin`,
+            ],
+          },
+        ],
+      },
+      `cd /home/pi/klipper && python3 scripts/flash_usb.py -t stm32f446xx -d ${USB_SERIAL} -s 0x8000000 ${DIR}/klipper.bin`,
+    ],
+    [
+      'dfu from DFU without a seen USB id: the STM32 default',
+      input({ method: 'dfu', state: { mode: 'bootloader' } }),
+      {
+        cwd: KLIPPER,
+        steps: [
+          {
+            argv: [
+              'python3',
+              'scripts/flash_usb.py',
+              '-t',
+              'stm32f446xx',
+              '-d',
+              '0483:df11',
+              '-s',
+              '0x8000000',
+              `${DIR}/klipper.bin`,
+            ],
+          },
+        ],
+      },
+      `cd /home/pi/klipper && python3 scripts/flash_usb.py -t stm32f446xx -d 0483:df11 -s 0x8000000 ${DIR}/klipper.bin`,
+    ],
+    [
+      'rp2040-bootloader from BOOTSEL without a seen USB id: the RP2040 default',
+      rp2040({ mode: 'bootloader' }),
+      rp2040Line('2e8a:0003'),
+      // Was `make lib/rp2040_flash/rp2040_flash`, which fails unless ~/klipper/.config selects an RP2040.
+      `cd /home/pi/klipper && make -C lib/rp2040_flash rp2040_flash >/dev/null && python3 scripts/flash_usb.py -t rp2040 -d 2e8a:0003 ${DIR}/klipper.uf2`,
+    ],
+    [
+      'katapult-can by interface and uuid',
+      input({
+        method: 'katapult-can',
+        mcu: { canbusUuid: '0a1b2c3d4e5f', canInterface: 'can1' },
+        kconfig: { mcu: 'stm32g0b1xx', applicationAddress: 0x8002000 },
+      }),
+      {
+        steps: [
+          { argv: ['python3', FLASHTOOL, '-i', 'can1', '-u', '0a1b2c3d4e5f', '-f', `${DIR}/klipper.bin`] },
+        ],
+      },
+      `python3 /home/pi/klipper/lib/katapult/flashtool.py -i can1 -u 0a1b2c3d4e5f -f ${DIR}/klipper.bin`,
+    ],
+    [
+      'sdcard with its board name',
+      input({
+        method: 'sdcard',
+        mcu: { serial: '/dev/ttyACM0', sdcardBoard: 'btt-skr-mini-e3-v2' },
+        kconfig: { mcu: 'stm32f103xe', applicationAddress: 0x8007000 },
+      }),
+      {
+        steps: [
+          {
+            argv: [
+              `${KLIPPER}/scripts/flash-sdcard.sh`,
+              '-f',
+              `${DIR}/klipper.bin`,
+              '/dev/ttyACM0',
+              'btt-skr-mini-e3-v2',
+            ],
+          },
+        ],
+      },
+      `/home/pi/klipper/scripts/flash-sdcard.sh -f ${DIR}/klipper.bin /dev/ttyACM0 btt-skr-mini-e3-v2`,
+    ],
+    [
+      'an artifact path with a space, quoted when rendered',
+      input({ artifactDir: '/home/pi/a b', kconfig: { mcu: 'stm32f446xx', applicationAddress: 0x8008000 } }),
+      { steps: [{ argv: ['python3', FLASHTOOL, '-d', USB_SERIAL, '-f', '/home/pi/a b/klipper.bin'] }] },
+      `python3 /home/pi/klipper/lib/katapult/flashtool.py -d ${USB_SERIAL} -f '/home/pi/a b/klipper.bin'`,
+    ],
+  ])('%s', (_name, given, line, rendered) => {
+    const command = flashCommandLine(given);
+    expect(command).toEqual(line);
+    expect(renderCommandLine(command)).toBe(rendered);
+  });
+
+  describe('a board in its bootloader is addressed by the device in its state', () => {
+    it.each<[string, FlashCommandInput, CommandLine]>([
+      [
+        'DFU at the USB id seen',
+        input({ method: 'dfu', state: { mode: 'bootloader', device: '0483:df11' } }),
+        {
+          cwd: KLIPPER,
+          steps: [
+            {
+              argv: [
+                'python3',
+                'scripts/flash_usb.py',
+                '-t',
+                'stm32f446xx',
+                '-d',
+                '0483:df11',
+                '-s',
+                '0x8000000',
+                `${DIR}/klipper.bin`,
+              ],
+            },
+          ],
+        },
+      ],
+      ['RP2040 at 2e8a:0003', rp2040({ mode: 'bootloader', device: '2e8a:0003' }), rp2040Line('2e8a:0003')],
+      [
+        'RP2350 at 2e8a:000f',
+        rp2040({ mode: 'bootloader', device: '2e8a:000f' }, 'rp2350'),
+        rp2040Line('2e8a:000f', 'rp2350'),
+      ],
+      [
+        'RP2350 without a seen USB id: its own boot ROM id (flash_usb.py -t rp2350 expects 2e8a:000f)',
+        rp2040({ mode: 'bootloader' }, 'rp2350'),
+        rp2040Line('2e8a:000f', 'rp2350'),
+      ],
+      [
+        'Katapult that kept the application name, without a seen tty: the serial',
+        input({ state: { mode: 'bootloader' } }),
+        { steps: [{ argv: ['python3', FLASHTOOL, '-d', USB_SERIAL, '-f', `${DIR}/klipper.bin`] }] },
+      ],
+      [
+        'Katapult with a device but no serial in the inventory',
+        input({ mcu: {}, state: { mode: 'bootloader', device: KATAPULT_TTY } }),
+        { steps: [{ argv: ['python3', FLASHTOOL, '-d', KATAPULT_TTY, '-f', `${DIR}/klipper.bin`] }] },
+      ],
+      [
+        'a CAN node in Katapult: the same uuid, the default interface',
+        input({ method: 'katapult-can', mcu: { canbusUuid: '11aa22bb33cc' }, state: { mode: 'bootloader' } }),
+        {
+          steps: [
+            { argv: ['python3', FLASHTOOL, '-i', 'can0', '-u', '11aa22bb33cc', '-f', `${DIR}/klipper.bin`] },
+          ],
+        },
+      ],
+      [
+        'DFU at the USB id seen, though the inventory has no serial',
+        input({ method: 'dfu', mcu: {}, state: { mode: 'bootloader', device: '0483:df11' } }),
+        {
+          cwd: KLIPPER,
+          steps: [
+            {
+              argv: [
+                'python3',
+                'scripts/flash_usb.py',
+                '-t',
+                'stm32f446xx',
+                '-d',
+                '0483:df11',
+                '-s',
+                '0x8000000',
+                `${DIR}/klipper.bin`,
+              ],
+            },
+          ],
+        },
+      ],
+    ])('%s', (_name, given, line) => {
+      expect(flashCommandLine(given)).toEqual(line);
+    });
+  });
+
+  it.each([
+    ['the STM32 default when the Kconfig has none', null, '0x8000000'],
+    ['after a 32 KiB bootloader', 0x8008000, '0x8008000'],
+    ['after an 8 KiB bootloader', 0x8002000, '0x8002000'],
+  ])('gives DFU the start address: %s', (_name, applicationAddress, start) => {
+    const command = flashCommandLine(
+      input({ method: 'dfu', kconfig: { mcu: 'stm32f446xx', applicationAddress } }),
+    );
+    expect(command.steps[0]!.argv.slice(-3)).toEqual(['-s', start, `${DIR}/klipper.bin`]);
+  });
+
+  it.each<[string, FlashCommandInput, string]>([
+    ['katapult-usb without a serial', input({ mcu: {} }), "a katapult-usb flash needs the MCU's serial"],
+    [
+      'dfu from the app without a serial',
+      input({ method: 'dfu', mcu: {} }),
+      "a dfu flash needs the MCU's serial",
+    ],
+    [
+      'rp2040-bootloader from the app without a serial',
+      input({ method: 'rp2040-bootloader', mcu: {} }),
+      "a rp2040-bootloader flash needs the MCU's serial",
+    ],
+    [
+      'katapult-can without a canbusUuid',
+      input({ method: 'katapult-can', mcu: { canInterface: 'can0' } }),
+      "a katapult-can flash needs the MCU's canbusUuid",
+    ],
+    [
+      'sdcard without a serial',
+      input({ method: 'sdcard', mcu: { sdcardBoard: 'btt-skr-mini-e3-v2' } }),
+      "a sdcard flash needs the MCU's serial",
+    ],
+    [
+      'sdcard without a board name',
+      input({ method: 'sdcard', mcu: { serial: '/dev/ttyACM0' } }),
+      "a sdcard flash needs the MCU's sdcardBoard",
+    ],
+  ])('refuses %s, naming the field', (_name, given, message) => {
+    expect(() => flashCommandLine(given)).toThrow(new Error(message));
+  });
+});

@@ -4,8 +4,11 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { QUEUES } from '@lockstep/contracts';
+import { PROBE_FILE_NAME, probeBundle } from '@lockstep/mcu/probe/bundle';
 import { loadWorkerConfig, type WorkerConfig } from './config';
-import { loadProbeSource, PrinterUpdateProcessor } from './update/printer-update.processor';
+import { Clock } from './host/clock';
+import { PrinterUpdateProcessor, SHUTDOWN_REASON } from './update/printer-update.processor';
+import { UpdateService } from './update/update.service';
 
 export const WORKER_CONFIG = Symbol('WORKER_CONFIG');
 export const LOGGER = Symbol('LOGGER');
@@ -24,35 +27,53 @@ export class PrinterUpdateWorker implements OnModuleInit, OnApplicationShutdown 
   onModuleInit(): void {
     // The key is read once here and handed to the SSH client; it never enters job data or logs.
     const privateKey = readFileSync(this.config.LOCKSTEP_SSH_KEY_FILE, 'utf8');
+    const probe = probeBundle();
     const processor = new PrinterUpdateProcessor(
       this.config,
       this.redis,
       privateKey,
-      loadProbeSource(),
+      { name: PROBE_FILE_NAME, ...probe },
+      new UpdateService(),
+      new Clock(),
       this.log,
     );
-    this.worker = new Worker(QUEUES.printerUpdate, (job, _token, signal) => processor.process(job, signal), {
-      connection: this.redis.duplicate(),
-      prefix: this.config.LOCKSTEP_QUEUE_PREFIX,
-      concurrency: this.config.LOCKSTEP_WORKER_CONCURRENCY,
-      lockDuration: this.config.LOCKSTEP_LOCK_DURATION_MS,
-      stalledInterval: this.config.LOCKSTEP_STALLED_INTERVAL_MS,
-      maxStalledCount: 5,
-    });
+    this.worker = new Worker(
+      QUEUES.printerUpdate,
+      (job, token, signal) => processor.process(job, token, signal),
+      {
+        connection: this.redis.duplicate(),
+        prefix: this.config.LOCKSTEP_QUEUE_PREFIX,
+        concurrency: this.config.LOCKSTEP_WORKER_CONCURRENCY,
+        lockDuration: this.config.LOCKSTEP_LOCK_DURATION_MS,
+        stalledInterval: this.config.LOCKSTEP_STALLED_INTERVAL_MS,
+        maxStalledCount: 5,
+      },
+    );
     this.worker.on('failed', (job, error) =>
       this.log.error({ jobId: job?.id, err: error.message }, 'printer-update job failed'),
     );
     this.worker.on('error', (error) => this.log.error({ err: error.message }, 'worker error'));
     this.log.info(
-      { queue: QUEUES.printerUpdate, concurrency: this.config.LOCKSTEP_WORKER_CONCURRENCY },
+      {
+        queue: QUEUES.printerUpdate,
+        concurrency: this.config.LOCKSTEP_WORKER_CONCURRENCY,
+        probe: probe.sha256,
+      },
       'worker started',
     );
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    // Lets running jobs finish their current board; they resume from the journal if cut off.
+  /**
+   * SIGTERM: every running job stops at its next board boundary (never in the middle of a
+   * flash), records `interrupted` in the host journal and goes back to the queue, where the
+   * next worker resumes it. close() waits for that.
+   */
+  async onApplicationShutdown(signal?: string): Promise<void> {
+    this.log.info({ signal }, 'shutting down: running jobs stop at the next board boundary');
+    this.worker?.cancelAllJobs(SHUTDOWN_REASON);
     await this.worker?.close();
     this.redis.disconnect();
+    this.log.info('worker stopped');
   }
 }
 

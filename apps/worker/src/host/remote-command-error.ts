@@ -1,5 +1,6 @@
 import type { UpdateStep } from '@lockstep/contracts';
-import type { RemoteResult } from '../ssh/ssh-session';
+import { mcuLabel } from '@lockstep/mcu';
+import type { RemoteResult } from './ssh-session';
 
 /** The last lines of a tool's output, for an operator reading why a step failed. */
 export function lastLines(text: string, count = 12): string[] {
@@ -22,7 +23,7 @@ export class RemoteCommandError extends Error {
       ? 'did not finish before its deadline and was killed'
       : `exited with ${result.code}`;
     const tail = lastLines(result.stdout + '\n' + result.stderr, 3).join(' | ');
-    super(`${mcu ? `[mcu ${mcu}] ` : ''}${what} ${why}${tail ? `: ${tail}` : ''}`);
+    super(`${mcu ? `${mcuLabel(mcu)} ` : ''}${what} ${why}${tail ? `: ${tail}` : ''}`);
     this.name = 'RemoteCommandError';
   }
 

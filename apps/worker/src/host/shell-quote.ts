@@ -10,3 +10,12 @@ export function shellCommand(argv: readonly string[]): string {
   if (argv.length === 0) throw new Error('empty command');
   return argv.map(shellQuote).join(' ');
 }
+
+/** A command line of the domain (programs run in order in a directory) as one shell command. */
+export function renderCommandLine(line: {
+  cwd?: string;
+  steps: { argv: string[]; quiet?: boolean }[];
+}): string {
+  const steps = line.steps.map((s) => shellCommand(s.argv) + (s.quiet ? ' >/dev/null' : ''));
+  return [...(line.cwd === undefined ? [] : [`cd ${shellQuote(line.cwd)}`]), ...steps].join(' && ');
+}

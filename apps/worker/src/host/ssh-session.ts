@@ -1,4 +1,4 @@
-import type { ClientChannel } from 'ssh2';
+import type { ClientChannel, ServerHostKeyAlgorithm } from 'ssh2';
 import { NodeSSH } from 'node-ssh';
 import { shellQuote } from './shell-quote';
 
@@ -40,6 +40,22 @@ export class SshConnectionError extends Error {
 const KILL_GRACE_SECONDS = 5;
 
 /**
+ * The host key algorithms to offer for a pinned key line: only the pinned key's own, so a host
+ * that also has other key types shows the pinned one (ssh2 would otherwise negotiate ed25519
+ * first and every ecdsa or rsa pin would read as a changed key).
+ */
+export function hostKeyAlgorithms(hostKey: string): ServerHostKeyAlgorithm[] {
+  const type = (hostKey.split(' ')[0] ?? '') as ServerHostKeyAlgorithm;
+  return type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type];
+}
+
+export interface SshSessionOptions {
+  timeoutMs?: number;
+  /** Called before every command; throws to stop the job touching the host (a lost lease). */
+  guard?: () => void;
+}
+
+/**
  * One SSH connection to a printer host (node-ssh). Every command runs under coreutils `timeout`
  * on the host and under a local timer, so a hung tool is killed and reported (I5). The private
  * key is passed in and kept only inside the ssh client.
@@ -52,13 +68,20 @@ export class SshSession {
   private constructor(
     private readonly ssh: NodeSSH,
     readonly target: SshTarget,
+    private readonly guard: () => void,
   ) {
     ssh.connection?.on('close', () => {
       this.closed = true;
     });
   }
 
-  static async connect(target: SshTarget, privateKey: string, timeoutMs = 15_000): Promise<SshSession> {
+  static async connect(
+    target: SshTarget,
+    privateKey: string,
+    options: SshSessionOptions = {},
+  ): Promise<SshSession> {
+    const guard = options.guard ?? ((): void => undefined);
+    guard();
     const pinned = Buffer.from(target.hostKey.split(' ')[1] ?? '', 'base64');
     let keyMismatch = false;
     const ssh = new NodeSSH();
@@ -68,7 +91,8 @@ export class SshSession {
         port: target.port,
         username: target.user,
         privateKey,
-        readyTimeout: timeoutMs,
+        readyTimeout: options.timeoutMs ?? 15_000,
+        algorithms: { serverHostKey: hostKeyAlgorithms(target.hostKey) },
         keepaliveInterval: 5000,
         keepaliveCountMax: 3,
         hostVerifier: (key: Buffer) => {
@@ -83,7 +107,7 @@ export class SshSession {
         `cannot reach ${target.user}@${target.address}:${target.port}: ${(error as Error).message}`,
       );
     }
-    return new SshSession(ssh, target);
+    return new SshSession(ssh, target, guard);
   }
 
   get connected(): boolean {
@@ -95,6 +119,7 @@ export class SshSession {
    * SshConnectionError; a non-zero exit is returned, not thrown.
    */
   async run(command: string, options: { timeoutSeconds: number; stdin?: string }): Promise<RemoteResult> {
+    this.guard();
     if (!this.connected) throw new SshConnectionError(`connection to ${this.target.address} is closed`);
     const seconds = Math.max(1, Math.ceil(options.timeoutSeconds));
     const wrapped = `timeout -k ${KILL_GRACE_SECONDS} ${seconds} sh -c ${shellQuote(command)}`;

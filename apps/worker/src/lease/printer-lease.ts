@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { REDIS_KEYS } from '@lockstep/contracts';
+import type { Clock } from '../host/clock';
 
 // Renews our lease; takes it again if it vanished (a Redis restart without persistence) and
 // nobody else holds it.
@@ -12,7 +13,9 @@ const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call
 
 export class LeaseLostError extends Error {
   constructor(printerId: string) {
-    super(`lost the lease of printer ${printerId}: another job may own it now; stopping at a safe point`);
+    super(
+      `lost the lease of printer ${printerId}: another job may own it now; this job stops touching the printer`,
+    );
     this.name = 'LeaseLostError';
   }
 }
@@ -27,49 +30,84 @@ export class PrinterBusyError extends Error {
   }
 }
 
+export interface LeaseOptions {
+  ttlMs: number;
+  /** How long to wait for another job's lease; an earlier run of the same job is waited for as long as it lives. */
+  waitMs: number;
+  pollMs?: number;
+  /** Told once when the printer is held by an earlier run of this same job (a stalled job run again). */
+  onSameJob?: (holder: string) => void;
+}
+
+/** The token of one processing of one job: `<jobId>#<uuid>`. */
+function jobOf(token: string): string {
+  return token.slice(0, token.lastIndexOf('#'));
+}
+
 /**
- * One printer, one job: a Redis key owned by one processing of one job (a unique token), renewed
- * while the job runs and gone with its TTL if the worker dies.
+ * One printer, one job: a Redis key owned by one processing of one job (a unique token),
+ * renewed while the job runs and gone with its TTL if the worker dies. The lease counts as lost
+ * as soon as its last successful renewal is older than the TTL minus a margin, whatever Redis
+ * answers later: by then the key may have expired for everyone else. The token also fences the
+ * host journal.
  */
 export class PrinterLease {
   private timer?: NodeJS.Timeout;
   private lost = false;
+  private renewedAt: number;
 
   private constructor(
     private readonly redis: Redis,
+    private readonly clock: Clock,
     readonly printerId: string,
     readonly token: string,
     private readonly ttlMs: number,
-  ) {}
+    takenAt: number,
+  ) {
+    this.renewedAt = takenAt;
+  }
 
-  /** Takes the lease, waiting for a holder to finish or expire for up to waitMs. */
+  /** The lease is given up this long before its TTL, for clock drift and a command in flight. */
+  get marginMs(): number {
+    return Math.max(500, Math.floor(this.ttlMs / 5));
+  }
+
   static async acquire(
     redis: Redis,
+    clock: Clock,
     printerId: string,
     jobId: string,
-    options: { ttlMs: number; waitMs: number; pollMs?: number },
+    options: LeaseOptions,
   ): Promise<PrinterLease> {
     const key = REDIS_KEYS.printerLease(printerId);
     const token = `${jobId}#${randomUUID()}`;
-    const deadline = Date.now() + options.waitMs;
+    const deadline = clock.now() + options.waitMs;
+    let toldSameJob = false;
     for (;;) {
-      const ok = await redis.set(key, token, 'PX', options.ttlMs, 'NX');
-      if (ok === 'OK') {
-        const lease = new PrinterLease(redis, printerId, token, options.ttlMs);
+      const sentAt = clock.now();
+      if ((await redis.set(key, token, 'PX', options.ttlMs, 'NX')) === 'OK') {
+        const lease = new PrinterLease(redis, clock, printerId, token, options.ttlMs, sentAt);
         lease.startRenewing();
         return lease;
       }
-      if (Date.now() >= deadline) throw new PrinterBusyError(printerId, (await redis.get(key)) ?? 'unknown');
-      await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 500));
+      const holder = (await redis.get(key)) ?? '';
+      const sameJob = holder !== '' && jobOf(holder) === jobId;
+      if (sameJob && !toldSameJob) {
+        toldSameJob = true;
+        options.onSameJob?.(holder);
+      }
+      if (!sameJob && clock.now() >= deadline) throw new PrinterBusyError(printerId, holder || 'unknown');
+      await clock.sleep(options.pollMs ?? 500);
     }
   }
 
   private startRenewing(): void {
-    this.timer = setInterval(() => void this.renew(), Math.max(250, Math.floor(this.ttlMs / 3)));
+    this.timer = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.ttlMs / 3)));
     this.timer.unref();
   }
 
   async renew(): Promise<boolean> {
+    const sentAt = this.clock.now();
     try {
       const renewed = await this.redis.eval(
         RENEW,
@@ -78,16 +116,28 @@ export class PrinterLease {
         this.token,
         this.ttlMs,
       );
-      if (renewed !== 1) this.lost = true;
+      if (renewed === 1 && !this.lost) this.renewedAt = Math.max(this.renewedAt, sentAt);
+      else this.markLost();
     } catch {
-      // Redis away for a moment: the lease stands until its TTL; the next renewal decides.
+      // Redis away for a moment: the lease stands until its TTL; held() decides.
     }
+    return this.held();
+  }
+
+  held(): boolean {
+    if (!this.lost && this.clock.now() - this.renewedAt >= this.ttlMs - this.marginMs) this.markLost();
     return !this.lost;
   }
 
-  /** Throws at a safe point when another job may own the printer now. */
+  /** Once lost, never renewed or retaken again: the key may belong to another job by now. */
+  private markLost(): void {
+    this.lost = true;
+    clearInterval(this.timer);
+  }
+
+  /** Throws when another job may own the printer now; called before every host command. */
   assertHeld(): void {
-    if (this.lost) throw new LeaseLostError(this.printerId);
+    if (!this.held()) throw new LeaseLostError(this.printerId);
   }
 
   async release(): Promise<void> {

@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
@@ -8,112 +6,140 @@ import {
   parsePrinterUpdateJob,
   parsePrinterUpdateResult,
   REDIS_KEYS,
+  type PrinterUpdateJob,
   type PrinterUpdateProgress,
   type PrinterUpdateResult,
 } from '@lockstep/contracts';
-import {
-  assertSafeVersion,
-  FieldError,
-  McuInventoryError,
-  validateGitRef,
-  validateMcuInventory,
-} from '@lockstep/mcu';
 import type { WorkerConfig } from '../config';
-import { PrinterHost } from '../host/printer-host';
+import type { Clock } from '../host/clock';
+import type { ProbeFile } from '../host/host-probe';
+import { openHostServices } from '../host/host-services';
+import { HostKeyMismatchError, SshConnectionError, SshSession } from '../host/ssh-session';
 import { PrinterLease } from '../lease/printer-lease';
-import { HostKeyMismatchError, SshConnectionError, SshSession } from '../ssh/ssh-session';
-import { JobCancelledError, PermanentJobError, PrinterUpdateRun } from './printer-update-run';
+import { JobCancelledError, JobInterruptedError, PermanentJobError } from './errors';
+import type { UpdateService } from './update.service';
+import { UpdateRun, type RunHooks } from './update-run';
 
-/** The host probe shipped with @lockstep/mcu, uploaded to every printer host. */
-export function loadProbeSource(): string {
-  return readFileSync(
-    join(dirname(require.resolve('@lockstep/mcu/package.json')), 'probe', 'lockstep_probe.py'),
-    'utf8',
-  );
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Why BullMQ aborts a processor's signal when the worker shuts down (`Worker.cancelAllJobs`). */
+export const SHUTDOWN_REASON = 'lockstep-worker-shutdown';
+/** A finished job's result is kept this long, for a stalled re-run of the same job to return. */
+const RESULT_TTL_SECONDS = 24 * 3600;
 
 /**
- * Unpacks a printer-update job and runs it: validates the payload, holds the printer's lease,
- * connects with the worker's own key, and reconnects (resuming from the host's journal) when
- * the connection drops. Business outcomes (held, skipped, rolled back) complete the job with
- * that result; bad input and a changed host key fail it for good.
+ * Unpacks a printer-update job and runs it (as novu's workers do: parse once, then one use
+ * case): holds the printer's lease, connects with the worker's own key, and reconnects when the
+ * connection drops, resuming from the host's journal. Business outcomes (held, skipped, rolled
+ * back) complete the job; bad input and a changed host key fail it for good; a shutdown puts it
+ * back in the queue for the next worker.
  */
 export class PrinterUpdateProcessor {
   constructor(
     private readonly config: WorkerConfig,
     private readonly redis: Redis,
     private readonly privateKey: string,
-    private readonly probeSource: string,
+    private readonly probeFile: ProbeFile,
+    private readonly service: UpdateService,
+    private readonly clock: Clock,
     private readonly log: Logger,
   ) {}
 
-  async process(job: Job, signal?: AbortSignal): Promise<PrinterUpdateResult> {
+  async process(job: Job, token: string | undefined, signal?: AbortSignal): Promise<PrinterUpdateResult> {
     const jobId = job.id!;
-    let data;
+    let data: PrinterUpdateJob;
     try {
       data = parsePrinterUpdateJob(job.data);
-      // Refs and Kconfigs reach the host's tools: refuse bad ones before any connection.
-      if (data.target.ref !== undefined) validateGitRef(data.target.ref, 'target.ref');
-      if (data.target.version !== undefined) assertSafeVersion(data.target.version, 'target.version');
-      validateMcuInventory(data.mcus);
     } catch (error) {
-      if (
-        error instanceof InvalidJobDataError ||
-        error instanceof McuInventoryError ||
-        error instanceof FieldError
-      ) {
-        throw new UnrecoverableError(error.message);
-      }
+      if (error instanceof InvalidJobDataError) throw new UnrecoverableError(error.message);
       throw error;
     }
     const log = this.log.child({ jobId, printerId: data.printerId, mode: data.mode });
-    const lease = await PrinterLease.acquire(this.redis, data.printerId, jobId, {
+    const finished = await this.storedResult(jobId);
+    if (finished) return finished;
+    const lease = await PrinterLease.acquire(this.redis, this.clock, data.printerId, jobId, {
       ttlMs: this.config.LOCKSTEP_LEASE_TTL_MS,
       waitMs: this.config.LOCKSTEP_LEASE_WAIT_MS,
+      onSameJob: (holder) =>
+        log.warn({ holder }, 'an earlier run of this job still holds the printer; waiting for it'),
     });
-    const hooks = {
+    try {
+      // A stalled job run again after its first run finished: that run's result stands.
+      const earlier = await this.storedResult(jobId);
+      if (earlier) return earlier;
+      const result = await this.runConnected(job, data, lease, log, signal);
+      if (result.outcome !== 'lease-lost') {
+        await this.redis.set(REDIS_KEYS.jobResult(jobId), JSON.stringify(result), 'EX', RESULT_TTL_SECONDS);
+      }
+      return result;
+    } catch (error) {
+      if (error instanceof HostKeyMismatchError || error instanceof PermanentJobError)
+        throw new UnrecoverableError(error.message);
+      if (error instanceof JobInterruptedError && token !== undefined) {
+        await lease.release();
+        await job.moveToWait(token);
+        log.info('interrupted at a board boundary; the job is back in the queue');
+        throw new WaitingError();
+      }
+      throw error;
+    } finally {
+      await lease.release();
+    }
+  }
+
+  private async runConnected(
+    job: Job,
+    data: PrinterUpdateJob,
+    lease: PrinterLease,
+    log: Logger,
+    signal?: AbortSignal,
+  ): Promise<PrinterUpdateResult> {
+    const jobId = job.id!;
+    const hooks: RunHooks = {
       progress: async (progress: PrinterUpdateProgress): Promise<void> => {
         log.info({ step: progress.step, mcu: progress.mcu }, progress.message);
         await job.updateProgress(progress as unknown as object);
       },
       checkpoint: async (): Promise<void> => {
         lease.assertHeld();
+        if (signal?.aborted && signal.reason === SHUTDOWN_REASON) throw new JobInterruptedError();
         if (signal?.aborted || (await this.redis.exists(REDIS_KEYS.cancel(jobId))) === 1)
           throw new JobCancelledError();
       },
-      sleep,
     };
-    try {
-      for (let attempt = 0; ; attempt++) {
-        let ssh: SshSession | undefined;
-        try {
-          ssh = await SshSession.connect(data.host, this.privateKey);
-          const host = await PrinterHost.open(ssh, data.deadlines);
-          const run = new PrinterUpdateRun(data, jobId, host, this.probeSource, hooks, log);
-          const result = parsePrinterUpdateResult(await run.execute());
-          log.info({ outcome: result.outcome, totalMs: result.timings.totalMs }, 'printer update finished');
-          return result;
-        } catch (error) {
-          if (error instanceof HostKeyMismatchError || error instanceof PermanentJobError) {
-            throw new UnrecoverableError(error.message);
-          }
-          if (error instanceof SshConnectionError && attempt < this.config.LOCKSTEP_SSH_RECONNECTS) {
-            log.warn(
-              { err: error.message, attempt: attempt + 1 },
-              'connection to the printer lost; reconnecting to resume',
-            );
-            await sleep(Math.min(10_000, 500 * 2 ** attempt));
-            continue;
-          }
+    for (let attempt = 0; ; attempt++) {
+      let ssh: SshSession | undefined;
+      try {
+        ssh = await SshSession.connect(data.host, this.privateKey, { guard: () => lease.assertHeld() });
+        const nodeIds = new Map<string, number>();
+        const host = await openHostServices(ssh, data, this.probeFile, nodeIds);
+        const run = new UpdateRun({
+          job: data,
+          jobId,
+          leaseToken: lease.token,
+          host,
+          nodeIds,
+          clock: this.clock,
+          hooks,
+          log,
+        });
+        const result = parsePrinterUpdateResult(await this.service.run(run));
+        log.info({ outcome: result.outcome, totalMs: result.timings.totalMs }, 'printer update finished');
+        return result;
+      } catch (error) {
+        if (!(error instanceof SshConnectionError) || attempt >= this.config.LOCKSTEP_SSH_RECONNECTS)
           throw error;
-        } finally {
-          ssh?.dispose();
-        }
+        log.warn(
+          { err: error.message, attempt: attempt + 1 },
+          'connection to the printer lost; reconnecting to resume',
+        );
+        await this.clock.sleep(Math.min(10_000, 500 * 2 ** attempt));
+      } finally {
+        ssh?.dispose();
       }
-    } finally {
-      await lease.release();
     }
+  }
+
+  private async storedResult(jobId: string): Promise<PrinterUpdateResult | null> {
+    const text = await this.redis.get(REDIS_KEYS.jobResult(jobId));
+    return text === null ? null : parsePrinterUpdateResult(JSON.parse(text));
   }
 }

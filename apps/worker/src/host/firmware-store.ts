@@ -1,0 +1,151 @@
+import type { UpdateStep } from '@lockstep/contracts';
+import { assertSafeVersion, FieldError } from '@lockstep/mcu';
+import type { PrinterHost } from './printer-host';
+import { shellCommand, shellQuote } from './shell-quote';
+
+export interface StoredBuild {
+  /** Artifact file name to SHA-256. */
+  files: Record<string, string>;
+}
+
+export interface FirmwareManifest {
+  version: string;
+  commit: string;
+  createdAt: string;
+  builds: Record<string, StoredBuild>;
+}
+
+const HASH = /^[0-9a-f]{64}$/;
+const COMMIT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+const ARTIFACT = /^klipper\.[a-z0-9]{1,8}$/;
+const STAMP = /^\d{4}-\d\d-\d\dT[0-9:.]+Z$/;
+const DIR_MARK = '@@LOCKSTEP-DIR@@';
+
+/** A manifest read back from the host; anything that does not look as Lockstep wrote it is null. */
+function parseManifest(text: string, version: string): FirmwareManifest | null {
+  let value: Partial<FirmwareManifest>;
+  try {
+    value = JSON.parse(text) as Partial<FirmwareManifest>;
+  } catch {
+    return null;
+  }
+  if (value?.version !== version || typeof value.commit !== 'string' || !COMMIT.test(value.commit))
+    return null;
+  if (typeof value.createdAt !== 'string' || !STAMP.test(value.createdAt)) return null;
+  const builds: Record<string, StoredBuild> = {};
+  for (const [hash, build] of Object.entries(value.builds ?? {})) {
+    const files = Object.entries(build?.files ?? {});
+    if (!HASH.test(hash) || !files.every(([file, sha]) => ARTIFACT.test(file) && HASH.test(String(sha))))
+      return null;
+    builds[hash] = { files: Object.fromEntries(files) as Record<string, string> };
+  }
+  return { version, commit: value.commit, createdAt: value.createdAt, builds };
+}
+
+function safeVersion(version: string): boolean {
+  try {
+    assertSafeVersion(version, 'version');
+    return true;
+  } catch (error) {
+    if (error instanceof FieldError) return false;
+    throw error;
+  }
+}
+
+/**
+ * Firmware built by Lockstep, kept on the printer host per Klipper version and Kconfig hash:
+ * ~/.lockstep/firmware/<version>/<kconfigHash>/ with a manifest of SHA-256 sums, so a rollback
+ * flashes stored binaries (checked before use) instead of rebuilding. Every version and hash
+ * that names a folder is validated first, including those read back from the host.
+ */
+export class FirmwareStore {
+  constructor(private readonly host: PrinterHost) {}
+
+  get root(): string {
+    return `${this.host.lockstepDir}/firmware`;
+  }
+
+  dir(version: string, hash?: string): string {
+    assertSafeVersion(version, 'firmware version');
+    if (hash !== undefined && !HASH.test(hash)) throw new FieldError('kconfigHash', `not a SHA-256: ${hash}`);
+    return hash ? `${this.root}/${version}/${hash}` : `${this.root}/${version}`;
+  }
+
+  async manifest(step: UpdateStep, version: string): Promise<FirmwareManifest | null> {
+    const text = await this.host.readFile(step, `${this.dir(version)}/manifest.json`);
+    return text === null ? null : parseManifest(text, version);
+  }
+
+  /** The builds among `hashes` that are stored intact (one manifest read, one checksum run). */
+  async verified(step: UpdateStep, version: string, hashes: readonly string[]): Promise<Set<string>> {
+    const manifest = await this.manifest(step, version);
+    const wanted = hashes.filter((hash) => Object.keys(manifest?.builds[hash]?.files ?? {}).length > 0);
+    const lines = wanted.flatMap((hash) =>
+      Object.entries(manifest!.builds[hash]!.files).map(
+        ([file, sha]) => `${sha}  ${this.dir(version, hash)}/${file}`,
+      ),
+    );
+    if (lines.length === 0) return new Set();
+    const result = await this.host.run('sha256sum --check - 2>/dev/null; true', {
+      stdin: lines.join('\n') + '\n',
+    });
+    const ok = new Set(
+      result.stdout
+        .split('\n')
+        .filter((line) => line.endsWith(': OK'))
+        .map((line) => line.slice(0, -': OK'.length)),
+    );
+    return new Set(
+      wanted.filter((hash) =>
+        Object.keys(manifest!.builds[hash]!.files).every((file) =>
+          ok.has(`${this.dir(version, hash)}/${file}`),
+        ),
+      ),
+    );
+  }
+
+  /** Adds builds to a version's manifest (one read, one atomic write). */
+  async save(
+    step: UpdateStep,
+    version: string,
+    commit: string,
+    builds: Record<string, StoredBuild>,
+    createdAt: string,
+  ): Promise<void> {
+    const manifest = (await this.manifest(step, version)) ?? { version, commit, createdAt, builds: {} };
+    Object.assign(manifest.builds, builds);
+    await this.host.writeFile(step, `${this.dir(version)}/manifest.json`, JSON.stringify(manifest, null, 2));
+  }
+
+  /** Stored versions, newest first: folder names that are versions, with a manifest of that version. */
+  async versions(step: UpdateStep): Promise<FirmwareManifest[]> {
+    const out = await this.host.check(
+      step,
+      'listing stored firmware',
+      `cd ${shellQuote(this.root)} 2>/dev/null || exit 0; for d in */; do printf '%s%s\\n' ${DIR_MARK} "\${d%/}"; cat "$d/manifest.json" 2>/dev/null; echo; done`,
+    );
+    const manifests: FirmwareManifest[] = [];
+    for (const chunk of out.split(DIR_MARK).slice(1)) {
+      const newline = chunk.indexOf('\n');
+      const name = chunk.slice(0, newline);
+      const manifest = safeVersion(name) ? parseManifest(chunk.slice(newline + 1), name) : null;
+      if (manifest) manifests.push(manifest);
+    }
+    return manifests.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
+  /** Keeps the newest `keep` versions plus the protected ones; removes the rest (validated names only). */
+  async prune(step: UpdateStep, keep: number, protect: readonly string[]): Promise<string[]> {
+    const remove = (await this.versions(step))
+      .filter((m, index) => index >= keep && !protect.includes(m.version))
+      .map((m) => m.version);
+    if (remove.length > 0) {
+      await this.host.check(
+        step,
+        'pruning old firmware',
+        shellCommand(['rm', '-rf', '--', ...remove.map((v) => this.dir(v))]),
+      );
+    }
+    return remove;
+  }
+}

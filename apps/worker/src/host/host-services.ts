@@ -1,0 +1,49 @@
+import type { PrinterUpdateJob } from '@lockstep/contracts';
+import { BoardProbe } from './board-probe';
+import { DetachedRunner } from './detached-runner';
+import { FirmwareStore } from './firmware-store';
+import { GitRepository } from './git-repository';
+import { HostProbe, type ProbeFile } from './host-probe';
+import { JournalRepository } from './journal-repository';
+import { KlipperService } from './klipper-service';
+import { MoonrakerClient } from './moonraker-client';
+import { PrinterHost } from './printer-host';
+import type { SshSession } from './ssh-session';
+
+/** Everything the update does on one printer host, one thin class per side effect. */
+export interface HostServices {
+  shell: PrinterHost;
+  probe: HostProbe;
+  git: GitRepository;
+  moonraker: MoonrakerClient;
+  klipper: KlipperService;
+  journal: JournalRepository;
+  store: FirmwareStore;
+  runner: DetachedRunner;
+  boards: BoardProbe;
+}
+
+/**
+ * The host classes over one SSH session. `nodeIds` is filled from printer.cfg by the
+ * read-config step before any CAN board is probed.
+ */
+export async function openHostServices(
+  ssh: SshSession,
+  job: PrinterUpdateJob,
+  probeFile: ProbeFile,
+  nodeIds: ReadonlyMap<string, number>,
+): Promise<HostServices> {
+  const shell = await PrinterHost.open(ssh, job.deadlines);
+  const probe = new HostProbe(shell, probeFile);
+  return {
+    shell,
+    probe,
+    git: new GitRepository(shell, shell.path(job.paths.klipper)),
+    moonraker: new MoonrakerClient(probe),
+    klipper: new KlipperService(shell),
+    journal: new JournalRepository(shell, probe),
+    store: new FirmwareStore(shell),
+    runner: new DetachedRunner(shell),
+    boards: new BoardProbe(shell, probe, shell.path(job.paths.flashtool), job.can, nodeIds),
+  };
+}

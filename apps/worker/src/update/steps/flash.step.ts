@@ -1,0 +1,143 @@
+import type { UpdateStep } from '@lockstep/contracts';
+import {
+  flashCommandLine,
+  mcuLabel,
+  nextFlashAction,
+  type FlashMethod,
+  type JournalVersion,
+  type ValidatedMcu,
+} from '@lockstep/mcu';
+import type { DetachedRun } from '../../host/detached-runner';
+import { lastLines } from '../../host/remote-command-error';
+import { renderCommandLine } from '../../host/shell-quote';
+import { settledState } from '../board-settle';
+import { UpdateFailure } from '../errors';
+import type { UpdateRun } from '../update-run';
+import type { Step } from './step';
+
+type FlashStep = Extract<UpdateStep, 'flash' | 'rollback'>;
+
+/** Waits for a flash run; one found in the journal after a crash may never have started. */
+async function finishRun(
+  run: UpdateRun,
+  id: string,
+  mcu: ValidatedMcu,
+  justStarted: boolean,
+): Promise<DetachedRun> {
+  const { runner } = run.host;
+  if (!justStarted && (await runner.state(id)) === 'none') {
+    return { id, code: null, output: 'no record of the flash run', timedOut: false };
+  }
+  const result = await runner.wait(id, run.job.deadlines.flashSeconds + 30);
+  run.log.info({ mcu: mcu.name, run: id, code: result.code }, 'flash tool finished');
+  return result;
+}
+
+/**
+ * Brings one board to `version` (I2): flashed only while it answers or sits in its bootloader,
+ * at most maxFlashAttempts times, each attempt journaled before it starts. The flash runs
+ * detached on the host, so no crash or dropped connection interrupts it; a resumed job waits.
+ */
+async function flashBoard(
+  run: UpdateRun,
+  mcu: ValidatedMcu,
+  method: FlashMethod,
+  version: string,
+  step: FlashStep,
+): Promise<void> {
+  const journal = run.journal!;
+  const entry = (journal.mcus[mcu.name] ??= { state: 'pending', attempts: 0 });
+  const record = run.record(mcu.name);
+  const artifactDir = run.host.store.dir(version, mcu.kconfigHash);
+  let last: DetachedRun | null = null;
+  if (entry.state === 'flashing' && entry.run) {
+    last = await finishRun(run, entry.run, mcu, false);
+    entry.state = last.code === 0 ? 'flashed' : 'failed';
+  }
+  for (;;) {
+    // A run that just ended well (this job's, or one found in the journal) reboots the board: wait for it.
+    const state = await settledState(run, step, mcu, method, last?.code === 0);
+    if (record.versionBefore === null && state.mode === 'app' && entry.attempts === 0)
+      record.versionBefore = state.version;
+    record.flashAttempts = entry.attempts;
+    const action = nextFlashAction({
+      mcu: mcu.name,
+      kind: mcu.kind,
+      method,
+      state,
+      targetVersion: version,
+      attempts: entry.attempts,
+      maxAttempts: run.job.policy.maxFlashAttempts,
+      versionBefore: record.versionBefore,
+    });
+    if (action.action === 'verified') {
+      entry.state = 'verified';
+      await run.saveJournal();
+      return;
+    }
+    if (action.action === 'give-up') {
+      entry.state = 'failed';
+      await run.saveJournal();
+      throw new UpdateFailure(step, action.reason, {
+        mcu: mcu.name,
+        hint: action.hint,
+        exitCode: last?.code,
+        output: last ? flashOutput(run, last) : [],
+      });
+    }
+    if (!(await run.host.store.verified(step, version, [mcu.kconfigHash])).has(mcu.kconfigHash)) {
+      throw new UpdateFailure(
+        step,
+        `${mcuLabel(mcu.name)} the stored firmware of ${version} is missing or does not match its SHA-256`,
+        {
+          mcu: mcu.name,
+          hint: 'something changed ~/.lockstep/firmware on the host; run the update again and it builds the firmware anew',
+        },
+      );
+    }
+    const id = `flash-${mcu.name}-${entry.attempts + 1}-${run.clock.now()}`;
+    Object.assign(entry, { attempts: entry.attempts + 1, state: 'flashing', run: id });
+    record.flashAttempts = entry.attempts;
+    await run.saveJournal();
+    const command = flashCommandLine({
+      method,
+      mcu,
+      kconfig: mcu.parsedKconfig,
+      klipperDir: run.host.git.dir,
+      flashtool: run.host.shell.path(run.job.paths.flashtool),
+      artifactDir,
+      state,
+    });
+    await run.host.runner.start(id, renderCommandLine(command), run.job.deadlines.flashSeconds);
+    last = await finishRun(run, id, mcu, true);
+    // Journaled with what the board shows next: until then `flashing` and the run's own exit
+    // code on the host say the same to a job that resumes.
+    entry.state = last.code === 0 ? 'flashed' : 'failed';
+  }
+}
+
+function flashOutput(run: UpdateRun, last: DetachedRun): string[] {
+  const lines = lastLines(last.output);
+  return last.timedOut
+    ? [...lines, `the flash tool did not finish within ${run.job.deadlines.flashSeconds} s and was killed`]
+    : lines;
+}
+
+/** Flashes every board of the plan that does not run `goal.version`, in the fixed order, stopping only between boards. */
+export async function flashBoards(
+  run: UpdateRun,
+  goal: JournalVersion,
+  step: FlashStep = 'flash',
+): Promise<void> {
+  const steps = run.requirePlan().steps;
+  for (const [index, planStep] of steps.entries()) {
+    await run.hooks.checkpoint();
+    await run.enter(step, `${mcuLabel(planStep.mcu)}: ${planStep.flashMethod}`, {
+      mcu: planStep.mcu,
+      fraction: index / steps.length,
+    });
+    await flashBoard(run, run.mcu(planStep.mcu), planStep.flashMethod, goal.version, step);
+  }
+}
+
+export const flashStep: Step = { name: 'flash', run: (run) => flashBoards(run, run.requireTarget()) };

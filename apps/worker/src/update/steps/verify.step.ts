@@ -1,0 +1,39 @@
+import type { UpdateStep } from '@lockstep/contracts';
+import { mcuLabel, versionsMatch, type JournalVersion } from '@lockstep/mcu';
+import { settledState } from '../board-settle';
+import { UpdateFailure } from '../errors';
+import type { UpdateRun } from '../update-run';
+import type { Step } from './step';
+
+/** Reads the version back from every MCU itself (Klipper's identify); all must equal the host's (I1). */
+export async function verifyBoards(
+  run: UpdateRun,
+  goal: JournalVersion,
+  step: UpdateStep = 'verify',
+): Promise<void> {
+  await run.enter(step, 'reading every MCU version');
+  const host = await run.host.git.describe(step);
+  if (!versionsMatch(host, goal.version)) {
+    throw new UpdateFailure(step, `${run.job.paths.klipper} reports ${host}, expected ${goal.version}`, {
+      hint: `look for local changes with \`git -C ${run.job.paths.klipper} status\``,
+    });
+  }
+  const wrong: { name: string; saw: string }[] = [];
+  for (const mcu of run.mcus) {
+    const state = await settledState(run, step, mcu, run.methodOf(mcu.name), true);
+    const record = run.record(mcu.name);
+    record.versionAfter = state.mode === 'app' ? state.version : null;
+    if (record.versionAfter === null || !versionsMatch(record.versionAfter, goal.version)) {
+      wrong.push({ name: mcu.name, saw: record.versionAfter ?? state.mode });
+    }
+  }
+  if (wrong.length > 0) {
+    throw new UpdateFailure(
+      step,
+      `MCUs do not report ${goal.version}: ${wrong.map((w) => `${mcuLabel(w.name)} ${w.saw}`).join(', ')}`,
+      { mcu: wrong[0]!.name, hint: 'Klipper stays stopped: it must not run with mismatched firmware' },
+    );
+  }
+}
+
+export const verifyStep: Step = { name: 'verify', run: (run) => verifyBoards(run, run.requireTarget()) };

@@ -1,0 +1,383 @@
+import { createHash } from 'node:crypto';
+import type { UpdateStep } from '@lockstep/contracts';
+import {
+  BUILD_DICT_MARK,
+  BUILD_SHA_MARK,
+  firmwareArtifact,
+  isFullCommitId,
+  refCandidates,
+  type BoardState,
+  type ValidatedMcu,
+} from '@lockstep/mcu';
+import type { BoardProbe } from '../../host/board-probe';
+import type { DetachedRunner } from '../../host/detached-runner';
+import type { FirmwareStore } from '../../host/firmware-store';
+import type { GitRepository } from '../../host/git-repository';
+import type { HostProbe } from '../../host/host-probe';
+import type { HostServices } from '../../host/host-services';
+import type { JournalRepository } from '../../host/journal-repository';
+import type { KlipperService } from '../../host/klipper-service';
+import type { MoonrakerClient } from '../../host/moonraker-client';
+import type { PrinterHost } from '../../host/printer-host';
+import { RemoteCommandError } from '../../host/remote-command-error';
+import type { RemoteResult } from '../../host/ssh-session';
+import { LeaseLostError } from '../../lease/printer-lease';
+import { FakeClock } from './fake-clock';
+import { FakeBoards, FakeRunner, FakeStore } from './fake-firmware';
+import { FakeJournal } from './fake-journal';
+import { FakeMoonraker } from './fake-moonraker';
+import { HOME, LOCKSTEP, remoteFailure } from './host-layout';
+import { strict } from './strict';
+
+export type { FakeBoard, FlashOutcome, FlashScript } from './fake-firmware';
+export type { PrintState } from './fake-moonraker';
+
+/** What Klipper's start found, as the boards themselves answered at that moment (I1). */
+export interface KlipperStart {
+  at: number;
+  hostVersion: string;
+  boards: Record<string, string>;
+  mismatched: string[];
+}
+
+const describeBoard = (state: BoardState): string => (state.mode === 'app' ? state.version : state.mode);
+
+class FakeShell {
+  readonly home = HOME;
+  readonly ssh = { remoteMs: 0 };
+  readonly deadlines = { commandSeconds: 60, buildSeconds: 1800, flashSeconds: 300 };
+  freeMb = 5000;
+  readonly devices = new Set<string>();
+  readonly can = new Map<string, number | null>();
+  usb: string[] = [];
+  backupFails: string | null = null;
+  /** Jobs whose configuration backup is on the host. */
+  readonly backups = new Set<string>();
+  /** Every build run: the firmware version and Kconfig hash from OUT, what came on stdin, its deadline. */
+  readonly builds: { version: string; hash: string; kconfig: string | undefined; timeoutSeconds?: number }[] =
+    [];
+  /** Builds of these Kconfig hashes fail with make's exit code and output. */
+  readonly buildFailures = new Map<string, { code: number; output: string }>();
+  /** Builds of these Kconfig hashes stamp klipper.dict with this version instead of the commit's describe. */
+  readonly buildVersions = new Map<string, string>();
+
+  constructor(private readonly host: FakeHost) {}
+
+  get lockstepDir(): string {
+    return LOCKSTEP;
+  }
+
+  path(path: string): string {
+    return path.startsWith('~/') ? `${HOME}/${path.slice(2)}` : path;
+  }
+
+  async run(
+    command: string,
+    options: { timeoutSeconds?: number; stdin?: string } = {},
+  ): Promise<RemoteResult> {
+    const out = /^make KCONFIG_CONFIG=\S+ OUT=(\S+)\/$/m.exec(command)?.[1];
+    const worktree = /^cd (\S+)$/m.exec(command)?.[1];
+    if (out === undefined || worktree === undefined) {
+      this.host.call('shell.run');
+      throw new Error(`the fake printer host does not know this command:\n${command}`);
+    }
+    const [version, hash] = out.slice(`${LOCKSTEP}/firmware/`.length).split('/') as [string, string];
+    const names = this.host.namesOf(hash);
+    this.host.effect(`build ${version} ${names}`);
+    this.builds.push({ version, hash, kconfig: options.stdin, timeoutSeconds: options.timeoutSeconds });
+    const commit = this.host.git.worktrees.get(worktree);
+    if (commit === undefined)
+      throw new Error(`build in ${worktree}, which is no worktree of ${this.host.git.dir}`);
+    const failure = this.buildFailures.get(hash);
+    if (failure)
+      return remoteFailure(failure.code, 'make: *** [Makefile:57: out/klipper.elf] Error 1', failure.output);
+    const built = this.buildVersions.get(hash) ?? this.host.git.describeOf(commit);
+    const mcu = this.host.mcus.find((m) => m.kconfigHash === hash)!;
+    const file = firmwareArtifact(mcu.parsedKconfig);
+    const sha = createHash('sha256').update(`${built}/${hash}/${file}`).digest('hex');
+    const stdout = `  Linking out/klipper.elf\n${BUILD_DICT_MARK}\n${JSON.stringify({ version: built })}\n${BUILD_SHA_MARK}\n${sha}  ${file}\n`;
+    return { code: 0, stdout, stderr: '', durationMs: 0, timedOut: false };
+  }
+
+  async check(step: UpdateStep, what: string, command: string): Promise<string> {
+    const job = /\/backups\/([^/ ]+)\/config\.tar\.gz /.exec(command)?.[1];
+    if (what !== 'backing up the printer configuration' || job === undefined) {
+      this.host.call(`shell.check ${what}`);
+      throw new Error(`the fake printer host does not know the command for "${what}"`);
+    }
+    // The command takes the backup unless the job's backup is already there (a whole one).
+    if (this.backups.has(job)) return '';
+    this.host.effect('backup config');
+    if (this.backupFails) throw new RemoteCommandError(step, what, remoteFailure(2, this.backupFails));
+    this.backups.add(job);
+    return '';
+  }
+
+  async pathExists(path: string): Promise<boolean> {
+    this.host.call(`shell.pathExists ${path}`);
+    return this.devices.has(path);
+  }
+
+  async freeDiskMb(_step: UpdateStep): Promise<number> {
+    this.host.call('shell.freeDiskMb');
+    return this.freeMb;
+  }
+
+  async canBitrate(iface: string): Promise<number | null> {
+    this.host.call(`shell.canBitrate ${iface}`);
+    return this.can.get(iface) ?? null;
+  }
+
+  async usbIds(): Promise<string[]> {
+    this.host.call('shell.usbIds');
+    return [...this.usb];
+  }
+}
+
+class FakeProbe {
+  /** printer.cfg and its includes as `config-files` collects them; null: the probe cannot read them. */
+  files: Record<string, string> | null = {};
+
+  constructor(private readonly host: FakeHost) {}
+
+  get path(): string {
+    return `${LOCKSTEP}/bin/lockstep_probe.pyz`;
+  }
+
+  async install(): Promise<void> {
+    this.host.effect('probe.install');
+  }
+
+  async run<T>(step: UpdateStep, args: string[]): Promise<T> {
+    this.host.call(`probe ${args.join(' ')}`);
+    if (args[0] !== 'config-files') throw new Error(`the fake probe does not answer ${args.join(' ')}`);
+    if (this.files === null) {
+      throw new RemoteCommandError(
+        step,
+        'probe config-files',
+        remoteFailure(1, `cannot read ${args[2]}: Permission denied`),
+      );
+    }
+    return { files: { ...this.files } } as T;
+  }
+}
+
+class FakeGit {
+  readonly dir = `${HOME}/klipper`;
+  /** The commit checked out (HEAD). */
+  headCommit = '';
+  dirty = false;
+  /** `git describe` of each commit the repository has. */
+  readonly describes = new Map<string, string>();
+  /** Full ref names as the checkout has them (refs/tags/..., refs/remotes/origin/..., refs/heads/...). */
+  readonly refs = new Map<string, string>();
+  /** Refs that `git fetch` brings from origin. */
+  readonly upstream = new Map<string, string>();
+  readonly worktrees = new Map<string, string>();
+  /** Every name `resolve` asked `git rev-parse` about, in order. */
+  readonly tried: string[] = [];
+  /** The next checkout leaves the tree describing as this (local edits in the way). */
+  describeAfterCheckout: string | null = null;
+  private describeOverride: string | null = null;
+
+  constructor(private readonly host: FakeHost) {}
+
+  describeOf(commit: string): string {
+    const version = this.describes.get(commit);
+    if (version === undefined) throw new Error(`the fake repository has no commit ${commit}`);
+    return version;
+  }
+
+  /** What `git describe --dirty` prints now. */
+  version(): string {
+    return this.describeOverride ?? `${this.describeOf(this.headCommit)}${this.dirty ? '-dirty' : ''}`;
+  }
+
+  async describe(_step: UpdateStep): Promise<string> {
+    this.host.call('git.describe');
+    return this.version();
+  }
+
+  async head(_step: UpdateStep): Promise<string> {
+    this.host.call('git.head');
+    return this.headCommit;
+  }
+
+  async fetch(_step: UpdateStep): Promise<void> {
+    this.host.effect('git.fetch');
+    for (const [ref, commit] of this.upstream) this.refs.set(ref, commit);
+  }
+
+  async resolve(_step: UpdateStep, ref: string): Promise<string | null> {
+    this.host.call(`git.resolve ${ref}`);
+    for (const candidate of refCandidates(ref)) {
+      this.tried.push(candidate);
+      const commit =
+        this.refs.get(candidate) ??
+        (isFullCommitId(candidate) && this.describes.has(candidate) ? candidate : null);
+      if (commit !== null) return commit;
+    }
+    return null;
+  }
+
+  async describeCommit(step: UpdateStep, commit: string): Promise<string> {
+    this.host.call(`git.describeCommit ${commit}`);
+    const version = this.describes.get(commit);
+    if (version === undefined)
+      throw new RemoteCommandError(
+        step,
+        'git describe',
+        remoteFailure(128, `fatal: Not a valid object name ${commit}`),
+      );
+    return version;
+  }
+
+  async checkout(step: UpdateStep, commit: string, label: string): Promise<void> {
+    this.host.effect(`git.checkout ${label}`);
+    if (!this.describes.has(commit)) {
+      throw new RemoteCommandError(
+        step,
+        `git checkout ${label}`,
+        remoteFailure(128, `fatal: reference is not a tree: ${commit}`),
+      );
+    }
+    this.headCommit = commit;
+    this.describeOverride = this.describeAfterCheckout;
+    this.describeAfterCheckout = null;
+  }
+
+  async addWorktree(_step: UpdateStep, path: string, commit: string): Promise<void> {
+    this.host.effect(`git.worktree add ${this.describeOf(commit)}`);
+    this.worktrees.set(path, commit);
+  }
+
+  async removeWorktree(path: string): Promise<void> {
+    const commit = this.worktrees.get(path);
+    this.host.effect(`git.worktree remove ${commit === undefined ? path : this.describeOf(commit)}`);
+    this.worktrees.delete(path);
+  }
+}
+
+class FakeKlipper {
+  readonly unit = 'klipper';
+  active = true;
+  startedAt: number | null = null;
+  /** `systemctl stop` returns but the service keeps running. */
+  stopIgnored = false;
+  readonly starts: KlipperStart[] = [];
+
+  constructor(private readonly host: FakeHost) {}
+
+  async isActive(): Promise<boolean> {
+    this.host.call('klipper.isActive');
+    return this.active;
+  }
+
+  async start(_step: UpdateStep): Promise<void> {
+    this.host.effect('klipper.start');
+    const hostVersion = this.host.git.version();
+    const boards = Object.fromEntries(
+      this.host.mcus.map((m) => [m.name, describeBoard(this.host.boards.now(m.name))]),
+    );
+    const mismatched = Object.keys(boards).filter((name) => boards[name] !== hostVersion);
+    this.starts.push({ at: this.host.clock.now(), hostVersion, boards, mismatched });
+    this.active = true;
+    this.startedAt = this.host.clock.now();
+  }
+
+  async stop(_step: UpdateStep): Promise<void> {
+    this.host.effect('klipper.stop');
+    if (!this.stopIgnored) this.active = false;
+  }
+}
+
+/**
+ * One printer host in memory, behind strict fakes of the host classes: Klipper checkout, klipper
+ * service, Moonraker, journal and history, firmware store, detached flash runs and boards. Every
+ * call is logged in `calls`, every side effect in `events`, in order. After `loseLease` every
+ * call throws LeaseLostError (as SshSession's guard does) and lands in `blocked` instead.
+ */
+export class FakeHost {
+  readonly calls: string[] = [];
+  readonly events: string[] = [];
+  /** Calls refused after the lease was lost. */
+  readonly blocked: string[] = [];
+  /** The map the run's read-config step fills; the fake boards read it as BoardProbe does. */
+  readonly nodeIds = new Map<string, number>();
+  readonly shell = new FakeShell(this);
+  readonly probe = new FakeProbe(this);
+  readonly git = new FakeGit(this);
+  readonly klipper = new FakeKlipper(this);
+  readonly moonraker = new FakeMoonraker(this);
+  readonly journal = new FakeJournal(this);
+  readonly store = new FakeStore(this);
+  readonly runner = new FakeRunner(this);
+  readonly boards = new FakeBoards(this);
+  readonly services: HostServices;
+  private leaseLostWhen: ((call: string) => boolean) | null = null;
+  private leaseLost = false;
+
+  constructor(
+    readonly mcus: readonly ValidatedMcu[],
+    readonly printerId: string,
+    readonly clock = new FakeClock(),
+  ) {
+    this.services = {
+      shell: strict<PrinterHost>('PrinterHost', this.shell),
+      probe: strict<HostProbe>('HostProbe', this.probe),
+      git: strict<GitRepository>('GitRepository', this.git),
+      moonraker: strict<MoonrakerClient>('MoonrakerClient', this.moonraker),
+      klipper: strict<KlipperService>('KlipperService', this.klipper),
+      journal: strict<JournalRepository>('JournalRepository', this.journal),
+      store: strict<FirmwareStore>('FirmwareStore', this.store),
+      runner: strict<DetachedRunner>('DetachedRunner', this.runner),
+      boards: strict<BoardProbe>('BoardProbe', this.boards),
+    };
+  }
+
+  /** Every call goes through here: the lease guard, then the call log. */
+  call(name: string): void {
+    if (!this.leaseLost && this.leaseLostWhen?.(name)) this.leaseLost = true;
+    if (this.leaseLost) {
+      this.blocked.push(name);
+      throw new LeaseLostError(this.printerId);
+    }
+    this.calls.push(name);
+  }
+
+  /** A call that changes the printer. */
+  effect(name: string): void {
+    this.call(name);
+    this.events.push(name);
+  }
+
+  /** The lease is lost now, or at the first call `when` picks (that call is refused too). */
+  loseLease(when?: (call: string) => boolean): void {
+    if (when) this.leaseLostWhen = when;
+    else this.leaseLost = true;
+  }
+
+  /**
+   * Another processing of the job takes the printer over after this one lost its lease (or its
+   * worker was killed): its calls reach the host again.
+   */
+  newProcessing(): void {
+    this.leaseLost = false;
+    this.leaseLostWhen = null;
+  }
+
+  /** Forgets the calls, events and sleeps so far (after a test has set the run up). */
+  clearLog(): void {
+    this.calls.length = 0;
+    this.events.length = 0;
+    this.clock.slept = 0;
+  }
+
+  /** The MCUs built from one Kconfig, as the events name them (`ebb36+sb2209`). */
+  namesOf(hash: string): string {
+    return this.mcus
+      .filter((m) => m.kconfigHash === hash)
+      .map((m) => m.name)
+      .join('+');
+  }
+}

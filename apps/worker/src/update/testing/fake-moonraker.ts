@@ -1,0 +1,110 @@
+import type { UpdateStep } from '@lockstep/contracts';
+import { printActivity, PRINT_STATE_QUERY, type PrintActivity } from '@lockstep/mcu';
+import { RemoteCommandError } from '../../host/remote-command-error';
+import type { FakeHost } from './fake-host';
+import { remoteFailure } from './host-layout';
+
+export type PrintState = { print_stats?: string; idle_timeout?: string };
+
+export class FakeMoonraker {
+  /** Moonraker answers at all. */
+  up = true;
+  /** The HTTP status of every answer (401: the worker is not authorized), unless `statusOf` names the path. */
+  status = 200;
+  readonly statusOf = new Map<string, number>();
+  print: PrintState | ((now: number) => PrintState) = { print_stats: 'standby', idle_timeout: 'Idle' };
+  /** The job queue's state; null: Moonraker has no job queue. */
+  queue: string | null = 'ready';
+  /** Klippy's state once it is past `startup` (which lasts startupMs after Klipper starts). */
+  klippy = { state: 'ready', message: 'Printer is ready' };
+  startupMs = 1000;
+  /** What Moonraker says an MCU runs, where that differs from what the board itself answers. */
+  readonly reports = new Map<string, string | null>();
+
+  constructor(private readonly host: FakeHost) {}
+
+  private statusFor(path: string): number {
+    return this.statusOf.get(path) ?? this.status;
+  }
+
+  private klippyReady(): boolean {
+    const { klipper, clock } = this.host;
+    return (
+      klipper.active &&
+      clock.now() >= (klipper.startedAt ?? -Infinity) + this.startupMs &&
+      this.klippy.state === 'ready'
+    );
+  }
+
+  private unreachable(step: UpdateStep, path: string): RemoteCommandError {
+    return new RemoteCommandError(
+      step,
+      'probe moonraker',
+      remoteFailure(1, `GET ${path}: [Errno 111] Connection refused`),
+    );
+  }
+
+  async printActivity(klipperActive: boolean): Promise<PrintActivity> {
+    this.host.call('moonraker.printActivity');
+    const status = this.statusFor(PRINT_STATE_QUERY);
+    const state = typeof this.print === 'function' ? this.print(this.host.clock.now()) : this.print;
+    const body = Object.fromEntries(
+      Object.entries(state).map(([object, value]) => [object, { state: value }]),
+    );
+    const answer = !this.up
+      ? null
+      : status !== 200
+        ? { status, body: { error: { code: status, message: 'Unauthorized' } } }
+        : !this.host.klipper.active
+          ? { status: 503, body: { error: { code: 503, message: 'Klippy Host not connected' } } }
+          : { status: 200, body: { result: { status: body } } };
+    return printActivity(answer, klipperActive);
+  }
+
+  async queueState(step: UpdateStep): Promise<string | null> {
+    this.host.call('moonraker.queueState');
+    if (!this.up) throw this.unreachable(step, '/server/job_queue/status');
+    return this.statusFor('/server/job_queue/status') === 200 ? this.queue : null;
+  }
+
+  private async post(step: UpdateStep, path: string, queue: string, event: string): Promise<void> {
+    this.host.effect(event);
+    if (!this.up) throw this.unreachable(step, path);
+    const status = this.statusFor(path);
+    if (status !== 200) throw new Error(`Moonraker answered HTTP ${status} to POST ${path}`);
+    this.queue = queue;
+  }
+
+  async pauseQueue(step: UpdateStep): Promise<void> {
+    await this.post(step, '/server/job_queue/pause', 'paused', 'moonraker.queue pause');
+  }
+
+  async startQueue(step: UpdateStep): Promise<void> {
+    await this.post(step, '/server/job_queue/start', 'ready', 'moonraker.queue start');
+  }
+
+  async klippyState(): Promise<{ state: string; message: string } | null> {
+    this.host.call('moonraker.klippyState');
+    const { klipper, clock } = this.host;
+    if (!this.up || this.statusFor('/printer/info') !== 200 || !klipper.active) return null;
+    if (clock.now() < (klipper.startedAt ?? -Infinity) + this.startupMs)
+      return { state: 'startup', message: 'Printer is not ready' };
+    return { ...this.klippy };
+  }
+
+  async mcuVersions(mcus: readonly string[]): Promise<Record<string, string | null>> {
+    this.host.call('moonraker.mcuVersions');
+    const ready = this.up && this.statusFor('/printer/objects/query') === 200 && this.klippyReady();
+    return Object.fromEntries(
+      mcus.map((name) => {
+        const board = this.host.boards.now(name);
+        const version = this.reports.has(name)
+          ? this.reports.get(name)!
+          : board.mode === 'app'
+            ? board.version
+            : null;
+        return [name, ready ? version : null];
+      }),
+    );
+  }
+}

@@ -1,0 +1,58 @@
+import type { PrinterUpdateResult, UpdateOutcome } from '@lockstep/contracts';
+import type { UpdateFailure } from './errors';
+import type { UpdateRun } from './update-run';
+
+/** Asks the host, or answers null when it cannot (the connection is gone, the lease lost). */
+async function ask<T>(read: () => Promise<T>): Promise<T | null> {
+  try {
+    return await read();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The job's result. What the printer runs and whether Klipper is running are read from the
+ * host at the end, never remembered; after a lost lease the host is not asked at all.
+ */
+export async function buildResult(
+  run: UpdateRun,
+  outcome: UpdateOutcome,
+  failure: UpdateFailure | undefined,
+  options: { askHost: boolean },
+): Promise<PrinterUpdateResult> {
+  const hostVersion = options.askHost ? await ask(() => run.host.git.describe('done')) : null;
+  const klipperRunning = options.askHost ? await ask(() => run.host.klipper.isActive()) : null;
+  const plan = run.plan;
+  return {
+    printerId: run.job.printerId,
+    jobId: run.jobId,
+    mode: run.job.mode,
+    outcome,
+    fromVersion: run.from.version || null,
+    targetVersion: run.target?.version ?? null,
+    hostVersion,
+    klipperRunning,
+    mcus: run.mcus.map((m) => ({ name: m.name, ...run.record(m.name) })),
+    plan: plan
+      ? {
+          steps: plan.steps.map((s) => ({ ...s })),
+          builds: plan.builds.map((b) => ({ kconfigHash: b.kconfigHash, mcus: [...b.mcus] })),
+          notRemotelyFlashable: plan.notRemotelyFlashable.map((n) => ({ ...n })),
+          upToDateNotRemotelyFlashable: plan.upToDateNotRemotelyFlashable.map((n) => ({ ...n })),
+        }
+      : undefined,
+    needsAttention: failure
+      ? {
+          reason: `${run.job.printerId}, ${failure.step}: ${failure.message}`,
+          step: failure.step,
+          mcu: failure.details.mcu,
+          hint: failure.details.hint,
+          exitCode: failure.details.exitCode,
+          output: failure.details.output ?? [],
+        }
+      : undefined,
+    warnings: [...run.warnings],
+    timings: { ...run.progress.timings(), remoteMs: run.host.shell.ssh.remoteMs },
+  };
+}

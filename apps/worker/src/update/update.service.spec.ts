@@ -1,0 +1,340 @@
+import { parsePrinterUpdateResult } from '@lockstep/contracts';
+import { historyEntry } from '@lockstep/mcu/src/domain/fixtures/journal';
+import type { FakeHost, FlashScript } from './testing/fake-host';
+import {
+  buildEvents,
+  crashedMidFlash,
+  FLASH_ORDER,
+  flashEvents,
+  healthyPrinter,
+  OTHER_JOB,
+  runJob,
+  scriptFlashes,
+  unfinishedJournal,
+  V12,
+  V13,
+  voronJob,
+} from './testing/printer-fixtures';
+
+const FAILS_TWICE: FlashScript[] = ['fails', 'fails'];
+const STILL_IN_BOOTLOADER = '[mcu] is still in its bootloader after 2 flash attempts';
+
+/** What happened to the printer from the first event `from` on. */
+const after = (fake: FakeHost, from: string): string[] => fake.events.slice(fake.events.indexOf(from));
+
+describe('UpdateService: the steps per mode', () => {
+  it('update: builds, stops Klipper, flashes in order, verifies, starts and records the success', async () => {
+    const job = voronJob();
+    const fake = healthyPrinter(job);
+    scriptFlashes(fake, ['ok']);
+
+    const result = await runJob(fake, job);
+
+    expect(fake.events).toEqual([
+      'probe.install',
+      'git.fetch',
+      'journal.write in-progress preflight',
+      'journal.write in-progress preflight queuePaused=true',
+      'moonraker.queue pause',
+      'backup config',
+      ...buildEvents(V13.version),
+      ...buildEvents(V12.version),
+      'journal.write in-progress stop',
+      'klipper.stop',
+      `git.checkout ${V13.version}`,
+      ...FLASH_ORDER.flatMap((name) => flashEvents(name)),
+      'klipper.start',
+      'moonraker.queue start',
+      'journal.write done done queuePaused=false',
+      `history.append ${V12.version} -> ${V13.version}`,
+    ]);
+    expect(parsePrinterUpdateResult(result)).toEqual(result);
+    expect(result).toMatchObject({
+      outcome: 'updated',
+      fromVersion: V12.version,
+      targetVersion: V13.version,
+      hostVersion: V13.version,
+      klipperRunning: true,
+      warnings: [],
+      needsAttention: undefined,
+    });
+    expect(result.mcus).toEqual(
+      job.mcus.map((m) => ({
+        name: m.name,
+        versionBefore: V12.version,
+        versionAfter: V13.version,
+        flashAttempts: 1,
+      })),
+    );
+  });
+
+  it('dry-run: plans without writing a journal, building, stopping or flashing', async () => {
+    const job = voronJob({ mode: 'dry-run' });
+    const fake = healthyPrinter(job);
+
+    const result = await runJob(fake, job);
+
+    expect(result.outcome).toBe('planned');
+    expect(result.plan?.steps.map((s) => s.mcu)).toEqual(FLASH_ORDER);
+    expect(fake.events).toEqual(['probe.install', 'git.fetch']);
+    expect(fake.journal.content).toBeNull();
+  });
+
+  it('build-only: builds the target and never stops Klipper or writes a journal', async () => {
+    const job = voronJob({ mode: 'build-only' });
+    const fake = healthyPrinter(job);
+
+    const result = await runJob(fake, job);
+
+    expect(result).toMatchObject({ outcome: 'built', klipperRunning: true, hostVersion: V12.version });
+    expect(fake.events).toEqual(['probe.install', 'git.fetch', ...buildEvents(V13.version)]);
+    expect(fake.journal.content).toBeNull();
+  });
+
+  it('rollback: flashes the stored firmware of the previous version and records the way back', async () => {
+    const job = voronJob({ mode: 'rollback', target: {} });
+    const fake = healthyPrinter(job, V13);
+    fake.journal.historyContent = JSON.stringify([historyEntry(OTHER_JOB, V12, V13)]);
+    fake.store.stock(V12.version, V12.commit);
+    fake.store.stock(V13.version, V13.commit, '2026-11-26T08:00:00.000Z');
+    scriptFlashes(fake, ['ok']);
+
+    const result = await runJob(fake, job);
+
+    expect(result).toMatchObject({ outcome: 'updated', hostVersion: V12.version, klipperRunning: true });
+    expect(fake.events.filter((e) => /^(git|klipper|flash|history|build)/.test(e))).toEqual([
+      'klipper.stop',
+      `git.checkout ${V12.version}`,
+      ...FLASH_ORDER.map((name) => `flash ${name} #1`),
+      'klipper.start',
+      `history.append ${V13.version} -> ${V12.version}`,
+    ]);
+  });
+});
+
+describe('UpdateService: the failure policy', () => {
+  it('hold: keeps Klipper stopped and says which MCU, which step and what the tool printed', async () => {
+    const job = voronJob();
+    const fake = healthyPrinter(job);
+    scriptFlashes(fake, ['ok'], { mcu: FAILS_TWICE });
+
+    const result = await runJob(fake, job);
+
+    expect(result).toMatchObject({ outcome: 'held', klipperRunning: false, hostVersion: V13.version });
+    expect(result.needsAttention).toEqual({
+      reason: `f1-printer-01, flash: ${STILL_IN_BOOTLOADER}`,
+      step: 'flash',
+      mcu: 'mcu',
+      exitCode: 1,
+      output: ['Flashing...', 'Flash Error: write failed at 0x8008400'],
+      hint: "it waits in its bootloader for firmware: read the flash tool's output below, then run the update again (it flashes from the bootloader) or flash it by hand",
+    });
+    expect(after(fake, 'flash mcu #2')).toEqual([
+      'flash mcu #2',
+      'journal.write in-progress flash mcu=failed/2',
+      'moonraker.queue start',
+      'journal.write held flash queuePaused=false',
+    ]);
+    expect(fake.journal.current).toMatchObject({ status: 'held', reason: STILL_IN_BOOTLOADER, from: V12 });
+  });
+
+  it('rollback: checks the previous version out, flashes it back, verifies and only then starts', async () => {
+    const job = voronJob({ policy: { onFailure: 'rollback' } });
+    const fake = healthyPrinter(job);
+    scriptFlashes(fake, ['ok'], { host: ['ok', 'ok'], mcu: [...FAILS_TWICE, 'ok'] });
+
+    const result = await runJob(fake, job);
+
+    expect(result).toMatchObject({ outcome: 'rolled-back', klipperRunning: true, hostVersion: V12.version });
+    expect(result.needsAttention).toMatchObject({
+      step: 'flash',
+      mcu: 'mcu',
+      reason: `f1-printer-01, flash: ${STILL_IN_BOOTLOADER}`,
+    });
+    expect(
+      after(fake, 'journal.write in-progress rollback phase=rollback mcu=pending/0 host=pending/0'),
+    ).toEqual([
+      'journal.write in-progress rollback phase=rollback mcu=pending/0 host=pending/0',
+      `git.checkout ${V12.version}`,
+      ...flashEvents('host', 'rollback'),
+      ...flashEvents('mcu', 'rollback'),
+      'journal.write in-progress rollback probe=verified/0',
+      'journal.write in-progress rollback ebb36=verified/0',
+      'journal.write in-progress rollback sb2209=verified/0',
+      'klipper.start',
+      'moonraker.queue start',
+      'journal.write rolled-back rollback queuePaused=false',
+    ]);
+    expect(fake.runner.started.at(-1)?.command).toContain(`/firmware/${V12.version}/`);
+  });
+
+  it('holds when the rollback fails too, naming both failures', async () => {
+    const job = voronJob({ policy: { onFailure: 'rollback' } });
+    const fake = healthyPrinter(job);
+    scriptFlashes(fake, ['ok'], { host: ['ok', 'ok'], mcu: [...FAILS_TWICE, ...FAILS_TWICE] });
+
+    const result = await runJob(fake, job);
+
+    expect(result).toMatchObject({ outcome: 'held', klipperRunning: false, hostVersion: V12.version });
+    expect(result.needsAttention).toMatchObject({
+      step: 'rollback',
+      mcu: 'mcu',
+      reason: `f1-printer-01, rollback: ${STILL_IN_BOOTLOADER}; rollback failed: ${STILL_IN_BOOTLOADER}`,
+    });
+    expect(fake.events).not.toContain('klipper.start');
+    expect(fake.journal.current?.status).toBe('held');
+  });
+
+  it('fails before the stop without touching Klipper: it runs on, and the journal says failed', async () => {
+    const job = voronJob({ policy: { onFailure: 'rollback' } });
+    const fake = healthyPrinter(job);
+    fake.shell.buildFailures.set(job.mcus[1]!.kconfigHash, { code: 2, output: 'region FLASH overflowed\n' });
+
+    const result = await runJob(fake, job);
+
+    expect(result).toMatchObject({ outcome: 'failed', klipperRunning: true, hostVersion: V12.version });
+    expect(result.needsAttention).toMatchObject({ step: 'build', mcu: 'mcu', exitCode: 2 });
+    expect(fake.events.filter((e) => e.startsWith('klipper.') || e.startsWith('git.checkout'))).toEqual([]);
+    expect(after(fake, 'moonraker.queue start')).toEqual([
+      'moonraker.queue start',
+      'journal.write failed build queuePaused=false',
+    ]);
+  });
+});
+
+describe('UpdateService: I1 as the printer saw it', () => {
+  it.each<[string, Record<string, unknown>, Record<string, FlashScript[]>, (fake: FakeHost) => void, number]>(
+    [
+      ['an update that succeeds', {}, {}, () => undefined, 1],
+      [
+        'a flash that leaves a board at the old version, hold',
+        {},
+        { probe: ['ignored', 'ignored'] },
+        () => undefined,
+        0,
+      ],
+      [
+        'a board that reports another version after its flash, rollback',
+        { onFailure: 'rollback' },
+        {
+          probe: [{ code: 0, output: '', board: 'app', version: V12.version }, 'fails', 'ok'],
+          host: ['ok', 'ok'],
+          mcu: ['ok', 'ok'],
+        },
+        () => undefined,
+        1,
+      ],
+      [
+        'Klipper reporting another version after the start, rollback',
+        { onFailure: 'rollback' },
+        {
+          host: ['ok', 'ok'],
+          mcu: ['ok', 'ok'],
+          probe: ['ok', 'ok'],
+          ebb36: ['ok', 'ok'],
+          sb2209: ['ok', 'ok'],
+        },
+        (fake) => fake.moonraker.reports.set('probe', 'v0.11.0-0-g0000000'),
+        2,
+      ],
+      [
+        'a board that does not come back from the rollback',
+        { onFailure: 'rollback' },
+        { mcu: [...FAILS_TWICE, 'no-return'], host: ['ok', 'ok'] },
+        () => undefined,
+        0,
+      ],
+    ],
+  )(
+    'never starts Klipper while a board answers another version: %s',
+    async (_what, policy, flashes, setup, starts) => {
+      const job = voronJob({ policy });
+      const fake = healthyPrinter(job);
+      scriptFlashes(fake, ['ok'], flashes);
+      setup(fake);
+
+      await runJob(fake, job);
+
+      expect(fake.klipper.starts).toHaveLength(starts);
+      expect(fake.klipper.starts.map((s) => s.mismatched)).toEqual(fake.klipper.starts.map(() => []));
+    },
+  );
+
+  it('never starts Klipper while a board answers another version: a resumed rollback', async () => {
+    const job = voronJob();
+    const journal = unfinishedJournal(job, { phase: 'rollback', step: 'rollback', queuePaused: false });
+    const fake = crashedMidFlash(job, journal);
+    fake.boards.board('host').state = { mode: 'app', version: V13.version };
+    fake.boards.board('mcu').state = { mode: 'bootloader' };
+    scriptFlashes(fake, [], { host: ['ok'], mcu: ['ok'] });
+
+    const result = await runJob(fake, job);
+
+    expect(result).toMatchObject({ outcome: 'rolled-back', hostVersion: V12.version, klipperRunning: true });
+    expect(fake.klipper.starts.map((s) => s.mismatched)).toEqual([[]]);
+  });
+});
+
+describe('UpdateService: after a verified start, bookkeeping only warns', () => {
+  it.each<[string, (fake: FakeHost) => void, string]>([
+    [
+      'history.json unreadable',
+      (f) => (f.journal.historyContent = '{"entries": []}'),
+      'recording the history failed: /home/pi/.lockstep/history.json is unreadable (not a JSON array); not overwriting it',
+    ],
+    [
+      'the journal on a full disk',
+      (f) => (f.journal.diskFullWhen = (j) => j.status === 'done'),
+      'recording the journal failed: writing /home/pi/.lockstep/journal.json exited with 1: {"error":"Writing the journal /home/pi/.lockstep/journal.json failed (No space left on device); it still holds what it held before: free space on the host (df -h /home/pi/.lockstep) and retry"}',
+    ],
+    [
+      "Moonraker's job queue",
+      (f) => f.moonraker.statusOf.set('/server/job_queue/start', 500),
+      "resuming Moonraker's job queue failed: Moonraker answered HTTP 500 to POST /server/job_queue/start",
+    ],
+    [
+      'pruning old firmware',
+      (f) => {
+        f.store.stock('v0.11.0-0-g5c1ef0d', 'd'.repeat(40), '2026-10-01T08:00:00.000Z');
+        f.store.stock('v0.10.0-0-g1a2b3c4', 'f'.repeat(40), '2026-09-01T08:00:00.000Z');
+        f.store.pruneFails =
+          'rm: cannot remove /home/pi/.lockstep/firmware/v0.10.0-0-g1a2b3c4: Read-only file system';
+      },
+      'pruning old firmware failed: pruning old firmware exited with 1: rm: cannot remove /home/pi/.lockstep/firmware/v0.10.0-0-g1a2b3c4: Read-only file system',
+    ],
+  ])('%s: a warning; Klipper keeps running and nothing is rolled back', async (_what, setup, warning) => {
+    const job = voronJob({ policy: { onFailure: 'rollback' } });
+    const fake = healthyPrinter(job);
+    scriptFlashes(fake, ['ok'], { host: ['ok', 'ok'] });
+    setup(fake);
+
+    const result = await runJob(fake, job);
+
+    expect(result).toMatchObject({
+      outcome: 'updated',
+      klipperRunning: true,
+      hostVersion: V13.version,
+      warnings: [warning],
+    });
+    expect(after(fake, 'klipper.start').filter((e) => /^(klipper|git|flash)/.test(e))).toEqual([
+      'klipper.start',
+    ]);
+  });
+
+  it('a progress report that fails after the verified start: a warning; Klipper keeps running, nothing rolled back', async () => {
+    const job = voronJob({ policy: { onFailure: 'rollback' } });
+    const fake = healthyPrinter(job);
+    scriptFlashes(fake, ['ok', 'ok']);
+    const progress = async (p: { step: string }): Promise<void> => {
+      if (p.step === 'done') throw new Error('Connection is closed.');
+    };
+
+    const result = await runJob(fake, job, { progress });
+
+    expect(result).toMatchObject({ outcome: 'updated', klipperRunning: true, hostVersion: V13.version });
+    expect(result.warnings).toEqual([expect.stringContaining('Connection is closed.')]);
+    expect(after(fake, 'klipper.start').filter((e) => /^(klipper|git|flash)/.test(e))).toEqual([
+      'klipper.start',
+    ]);
+  });
+});

@@ -1,15 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PrinterUpdateJobInput, PrinterUpdateResult, UpdateOutcome } from '@lockstep/contracts';
 import { Farm, type AuditEntry, type FarmHost, type FaultKind, type FaultSpec } from '@lockstep/farm';
-import { printerJob, UpdateQueue, WorkerProcess } from './harness';
+import { hostSpec, isBoardFlash, printerJob, UpdateQueue, WorkerProcess } from './harness';
 
 /** One fault of the simulator, injected into one printer that is then updated to v0.13.0. */
 export interface FaultScenario {
   name: string;
-  fault: FaultKind;
+  /** The simulator fault the scenario is about, or `journal` for a damaged journal left on the host. */
+  fault: FaultKind | 'journal';
   faults: FaultSpec[];
   /** Job fields to change; a function is called when the scenario starts (for deadlines). */
   job?: Partial<PrinterUpdateJobInput> | (() => Partial<PrinterUpdateJobInput>);
@@ -17,10 +18,23 @@ export interface FaultScenario {
   outcome: UpdateOutcome | 'rejected';
   /** Klipper is running at the end (untouched, updated or rolled back) or left stopped. */
   klipperRunning: boolean;
-  /** Expected flash attempts per MCU during the update, where the scenario is about one. */
-  attempts?: Record<string, number>;
+  /**
+   * Flash requests per MCU the boards saw (a firmware write, or a bootloader request the board
+   * ignored), where the scenario is about one: counted on the simulated hardware.
+   */
+  flashRequests?: Record<string, number>;
   /** Text the operator must see in needsAttention.reason (or the job error). */
   reason?: RegExp;
+  /** Text the operator must see in needsAttention.hint (what to do). */
+  hint?: RegExp;
+  /** Text one of the result's warnings must show. */
+  warning?: RegExp;
+  /** Prepares the host before the job (after the farm is up, before the faults). */
+  setup?: (host: FarmHost) => void;
+  /** Faults injected while the job runs, as soon as the host's audit shows an entry `when` accepts. */
+  during?: { when: (entry: AuditEntry) => boolean; faults: FaultSpec[] };
+  /** Further checks against the host after the job; returns what is wrong. */
+  check?: (host: FarmHost) => string[];
 }
 
 export interface ScenarioReport {
@@ -32,6 +46,11 @@ export interface ScenarioReport {
   flashAttempts: Record<string, number>;
   /** Flashes that reached the board per MCU, as the simulated hardware saw them. */
   boardFlashes: Record<string, number>;
+  /** Flash requests per MCU the boards saw: firmware writes plus bootloader requests they ignored. */
+  boardFlashRequests: Record<string, number>;
+  /** Flash tools started for a board that was neither running nor in its bootloader (I2). */
+  flashedBlind: string[];
+  warnings: string[];
   finalState: {
     klippy: string;
     klipperActive: boolean;
@@ -40,7 +59,10 @@ export interface ScenarioReport {
   };
   printInterrupted: boolean;
   flashedAfterLost: string[];
+  /** What the job's result said about Klipper (null: it could not ask the host). */
+  resultKlipperRunning: boolean | null | undefined;
   reason?: string;
+  hint?: string;
   durationMs: number;
 }
 
@@ -55,7 +77,7 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     faults: [{ kind: 'flash-fails', mcu: 'ebb36', count: 1 }],
     outcome: 'updated',
     klipperRunning: true,
-    attempts: { ebb36: 2 },
+    flashRequests: { ebb36: 2 },
   },
   {
     name: 'flash-fails always: held after the attempt limit',
@@ -63,8 +85,8 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     faults: [{ kind: 'flash-fails', mcu: 'mcu' }],
     outcome: 'held',
     klipperRunning: false,
-    attempts: { mcu: 2 },
-    reason: /\[mcu mcu\] is still in its bootloader after 2 flash attempt/,
+    flashRequests: { mcu: 2 },
+    reason: /\[mcu\] is still in its bootloader after 2 flash attempts/,
   },
   {
     name: 'flash-fails twice with the rollback policy: the printer goes back to v0.12.0',
@@ -74,7 +96,7 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     outcome: 'rolled-back',
     klipperRunning: true,
     // Two failed attempts at v0.13.0, then one that puts v0.12.0 back.
-    attempts: { mcu: 3 },
+    flashRequests: { mcu: 3 },
   },
   {
     name: 'flash-hangs once: the tool is killed at its deadline and the flash retried',
@@ -83,7 +105,7 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     job: { deadlines: { commandSeconds: 30, buildSeconds: 120, flashSeconds: 10, readySeconds: 30 } },
     outcome: 'updated',
     klipperRunning: true,
-    attempts: { ebb36: 2 },
+    flashRequests: { ebb36: 2 },
   },
   {
     name: 'no-return: the board is not flashed again blindly',
@@ -91,8 +113,9 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     faults: [{ kind: 'no-return', mcu: 'probe' }],
     outcome: 'held',
     klipperRunning: false,
-    attempts: { probe: 1 },
+    flashRequests: { probe: 1 },
     reason: /\[mcu probe\] did not come back after the flash and is not in its bootloader/,
+    hint: /hold its BOOTSEL button while plugging it in/,
   },
   {
     name: 'wrong-version once: flashed again',
@@ -100,7 +123,7 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     faults: [{ kind: 'wrong-version', mcu: 'ebb36', count: 1 }],
     outcome: 'updated',
     klipperRunning: true,
-    attempts: { ebb36: 2 },
+    flashRequests: { ebb36: 2 },
   },
   {
     name: 'wrong-version always with the rollback policy: rolled back',
@@ -109,7 +132,7 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     job: { policy: rollback },
     outcome: 'rolled-back',
     klipperRunning: true,
-    attempts: { sb2209: 2 },
+    flashRequests: { sb2209: 2 },
   },
   {
     name: 'ssh-drop while a flash runs: the worker reconnects and the flash is not repeated',
@@ -117,7 +140,7 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     faults: [{ kind: 'ssh-drop', match: 'while \\[ ! -e .*flash-mcu-', afterMs: 200, count: 1 }],
     outcome: 'updated',
     klipperRunning: true,
-    attempts: { mcu: 1 },
+    flashRequests: { mcu: 1 },
   },
   {
     name: 'printing: the job waits for the print to finish',
@@ -148,6 +171,7 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     outcome: 'failed-preflight',
     klipperRunning: true,
     reason: /can0 runs at 500000 bit\/s but \[mcu (ebb36|sb2209)\] is built for 1000000/,
+    hint: /set can0 to 1000000 bit\/s/,
   },
   {
     name: 'can-node-missing: refused in preflight',
@@ -156,6 +180,7 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     outcome: 'failed-preflight',
     klipperRunning: true,
     reason: /\[mcu sb2209\] canbus_uuid [0-9a-f]{12} does not answer/,
+    hint: /check the CAN cable/,
   },
   {
     name: 'disk-full: refused in preflight',
@@ -164,6 +189,7 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     outcome: 'failed-preflight',
     klipperRunning: true,
     reason: /MB free/,
+    hint: /free space on the host/,
   },
   {
     name: 'build-failure: nothing changed on the printer',
@@ -171,7 +197,7 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     faults: [{ kind: 'build-failure', mcu: 'ebb36' }],
     outcome: 'failed',
     klipperRunning: true,
-    reason: /\[mcu ebb36\] make for \[mcu ebb36\] exited with 2/,
+    reason: /\[mcu ebb36\] make exited with 2/,
   },
   {
     name: 'host-key-changed: the job is refused, never retried',
@@ -188,6 +214,7 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     outcome: 'failed-preflight',
     klipperRunning: true,
     reason: /local changes/,
+    hint: /commit, stash or reset them/,
   },
   {
     name: 'needs-bootsel: the RP2040 ignores the request; held with a BOOTSEL hint',
@@ -195,10 +222,81 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     faults: [{ kind: 'needs-bootsel', mcu: 'probe' }],
     outcome: 'held',
     klipperRunning: false,
-    attempts: { probe: 2 },
-    reason: /BOOTSEL/,
+    flashRequests: { probe: 2 },
+    reason:
+      /\[mcu probe\] reports v0\.12\.0\S* after 2 flash attempts, expected v0\.13\.0\S*: it did not enter its bootloader/,
+    hint: /BOOTSEL button/,
+  },
+  {
+    name: 'a print starts during the build: the printer is left alone at the stop',
+    fault: 'printing',
+    faults: [],
+    during: { when: (e) => e.event === 'build-start', faults: [{ kind: 'printing', durationMs: 120_000 }] },
+    outcome: 'skipped-busy',
+    klipperRunning: true,
+    reason: /started printing during the update; it was left alone/,
+  },
+  {
+    name: 'disk-full after the backup: the build fails, the printer runs on, the job still has a result',
+    fault: 'disk-full',
+    faults: [],
+    during: { when: (e) => e.event === 'build-start', faults: [{ kind: 'disk-full' }] },
+    outcome: 'failed',
+    klipperRunning: true,
+    reason: /build/,
+  },
+  {
+    name: 'disk-full once Klipper runs again: still updated; what could not be recorded is a warning',
+    fault: 'disk-full',
+    faults: [],
+    during: { when: (e) => e.event === 'klipper-start', faults: [{ kind: 'disk-full' }] },
+    outcome: 'updated',
+    klipperRunning: true,
+    warning: /recording the (journal|history) failed/,
+  },
+  {
+    name: 'a half-written journal: needs attention, nothing touched',
+    fault: 'journal',
+    faults: [],
+    setup: (host) => writeJournal(host, HALF_JOURNAL),
+    outcome: 'needs-attention',
+    klipperRunning: true,
+    reason: /journal unreadable \(not JSON/,
+    check: (host) => journalUnchanged(host, HALF_JOURNAL),
+  },
+  {
+    name: 'an empty journal: needs attention, nothing touched',
+    fault: 'journal',
+    faults: [],
+    setup: (host) => writeJournal(host, ''),
+    outcome: 'needs-attention',
+    klipperRunning: true,
+    reason: /journal unreadable \(the file is empty\)/,
+    check: (host) => journalUnchanged(host, ''),
   },
 ];
+
+/** A journal cut off in the middle of a write, as a power cut without fsync leaves it. */
+const HALF_JOURNAL =
+  '{\n  "jobId": "printer-update.f1-printer-01.r1",\n  "status": "in-progress",\n  "from": {\n    "vers';
+
+function journalPath(host: FarmHost): string {
+  return host.path(`/home/${hostSpec(host).user.name}/.lockstep/journal.json`);
+}
+
+function writeJournal(host: FarmHost, content: string): void {
+  const { uid, gid } = hostSpec(host).user;
+  const file = journalPath(host);
+  const dir = file.slice(0, file.lastIndexOf('/'));
+  mkdirSync(dir, { recursive: true });
+  chownSync(dir, uid, gid);
+  writeFileSync(file, content);
+  chownSync(file, uid, gid);
+}
+
+function journalUnchanged(host: FarmHost, content: string): string[] {
+  return readFileSync(journalPath(host), 'utf8') === content ? [] : ['the unreadable journal was changed'];
+}
 
 /** A worker, a queue and one SSH key shared by the farms of a scenario run. */
 export class ScenarioRunner {
@@ -238,30 +336,106 @@ export class ScenarioRunner {
     rmSync(this.keyDir, { recursive: true, force: true });
   }
 
-  async run(scenario: FaultScenario): Promise<{ report: ScenarioReport; result?: PrinterUpdateResult }> {
+  async run(
+    scenario: FaultScenario,
+  ): Promise<{ report: ScenarioReport; result?: PrinterUpdateResult; extra: string[] }> {
     const started = Date.now();
     const farm = await Farm.up({ printers: 1, profile: 'mixed', clientKey: this.keyFile });
     try {
       const host = farm.hosts[0]!;
       const startSeq = host.audit().at(-1)?.seq ?? 0;
+      scenario.setup?.(host);
       // The job is what the inventory knew before the fault (its pinned host key, for one).
       const job = printerJob(host, typeof scenario.job === 'function' ? scenario.job() : scenario.job);
       for (const fault of scenario.faults) await host.setFault(fault);
       let result: PrinterUpdateResult | undefined;
       let error: string | undefined;
+      const trigger = scenario.during ? injectWhen(host, startSeq, scenario.during) : undefined;
       try {
         result = await this.queue.run(job);
       } catch (e) {
         error = (e as Error).message;
+      } finally {
+        await trigger?.stop();
       }
+      if (scenario.during && !trigger?.fired())
+        error = `${error ?? ''} (the scenario's fault was never injected)`;
       const during = host.audit().filter((e) => e.seq > startSeq);
       const report = await describe(host, scenario, during, result, error, Date.now() - started);
-      return { report, result };
+      return { report, result, extra: scenario.check?.(host) ?? [] };
     } finally {
       await farm.down();
     }
   }
 }
+
+/** Watches the host's audit while a job runs and sets the faults once an entry matches. */
+function injectWhen(
+  host: FarmHost,
+  since: number,
+  during: NonNullable<FaultScenario['during']>,
+): { stop: () => Promise<void>; fired: () => boolean } {
+  let fired = false;
+  let stopped = false;
+  const watching = (async () => {
+    while (!stopped && !fired) {
+      if (host.audit().some((e) => e.seq > since && during.when(e))) {
+        for (const fault of during.faults) await host.setFault(fault);
+        fired = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await watching;
+    },
+    fired: () => fired,
+  };
+}
+
+/** What the board reported last: a mode of `board-mode`, `absent` once lost, `rebooting` after a flash. */
+function trackBoardModes(): { see: (entry: AuditEntry) => void; mode: (mcu: string) => string } {
+  const modes = new Map<string, string>();
+  return {
+    see: (entry) => {
+      const mcu = String(entry.mcu ?? '');
+      if (entry.event === 'board-mode') modes.set(mcu, String(entry.mode));
+      if (entry.event === 'board-lost' || entry.event === 'board-dead') modes.set(mcu, 'absent');
+      if (entry.event === 'flash' && entry.method !== 'linux') modes.set(mcu, 'rebooting');
+    },
+    mode: (mcu) => modes.get(mcu) ?? 'app',
+  };
+}
+
+/**
+ * I2 on the hardware: flash requests per board (firmware writes and bootloader requests it
+ * ignored), and flash tools started for a board that was neither running nor in its bootloader.
+ */
+function flashesSeenByBoards(
+  audit: AuditEntry[],
+  linuxMcus: Set<string>,
+): { requests: Record<string, number>; blind: string[] } {
+  const requests: Record<string, number> = {};
+  const blind: string[] = [];
+  const boards = trackBoardModes();
+  const started = new Set<string>();
+  for (const entry of audit) {
+    const mcu = String(entry.mcu ?? '');
+    if (isBoardFlash(entry) || entry.event === 'bootloader-ignored') requests[mcu] = (requests[mcu] ?? 0) + 1;
+    const run = entry.event === 'command' ? FLASH_RUN.exec(String(entry.command)) : null;
+    if (run && !started.has(run[1]!) && !linuxMcus.has(run[2]!)) {
+      started.add(run[1]!);
+      if (['absent', 'rebooting'].includes(boards.mode(run[2]!))) blind.push(run[2]!);
+    }
+    boards.see(entry);
+  }
+  return { requests, blind };
+}
+
+/** The detached run of one flash attempt, in the command that starts it (and every one that waits for it). */
+const FLASH_RUN = /\/\.lockstep\/run\/(flash-([A-Za-z0-9_-]+?)-\d+-\d+)\.log/;
 
 async function describe(
   host: FarmHost,
@@ -280,18 +454,24 @@ async function describe(
   for (const entry of audit) {
     const mcu = String(entry.mcu ?? '');
     if (entry.event === 'command') {
-      const run = /\/\.lockstep\/run\/(flash-([A-Za-z0-9_-]+?)-\d+-\d+)\.log/.exec(String(entry.command));
+      const run = FLASH_RUN.exec(String(entry.command));
       if (run && !runs.has(run[1]!)) {
         runs.add(run[1]!);
         flashAttempts[run[2]!] = (flashAttempts[run[2]!] ?? 0) + 1;
       }
     }
     if (entry.event === 'board-lost') lost.add(mcu);
-    if (entry.event === 'flash-start' || (entry.event === 'flash' && entry.method === 'linux')) {
+    if (isBoardFlash(entry)) {
       if (lost.has(mcu)) flashedAfterLost.push(mcu);
       boardFlashes[mcu] = (boardFlashes[mcu] ?? 0) + 1;
     }
   }
+  const linux = new Set(
+    hostSpec(host)
+      .boards.filter((b) => b.kind === 'linux')
+      .map((b) => b.name),
+  );
+  const seen = flashesSeenByBoards(audit, linux);
   return {
     fault: scenario.fault,
     scenario: scenario.name,
@@ -299,6 +479,9 @@ async function describe(
     klipperStartedWithMismatch: audit.some((e) => e.event === 'klipper-start' && e.versionsMatch !== true),
     flashAttempts,
     boardFlashes,
+    boardFlashRequests: seen.requests,
+    flashedBlind: seen.blind,
+    warnings: result?.warnings ?? [],
     finalState: {
       klippy: snapshot.klippy.state,
       klipperActive: snapshot.services.klipper === 'active',
@@ -307,7 +490,9 @@ async function describe(
     },
     printInterrupted: audit.some((e) => e.event === 'print-interrupted'),
     flashedAfterLost,
+    resultKlipperRunning: result?.klipperRunning,
     reason: result?.needsAttention?.reason ?? error,
+    hint: result?.needsAttention?.hint,
     durationMs,
   };
 }
@@ -322,6 +507,14 @@ export function problems(scenario: FaultScenario, report: ScenarioReport, maxAtt
   if (report.finalState.klipperActive !== scenario.klipperRunning) {
     found.push(`klipper ${report.finalState.klipperActive ? 'running' : 'stopped'} at the end`);
   }
+  if (
+    report.resultKlipperRunning !== undefined &&
+    report.resultKlipperRunning !== report.finalState.klipperActive
+  ) {
+    found.push(
+      `the result says klipperRunning ${report.resultKlipperRunning}, the host ${report.finalState.klipperActive}`,
+    );
+  }
   if (scenario.outcome === 'updated' || scenario.outcome === 'rolled-back') {
     // The job started Klipper: it must be ready with every MCU at the host's version.
     const versions = Object.values(report.finalState.mcus);
@@ -331,22 +524,37 @@ export function problems(scenario: FaultScenario, report: ScenarioReport, maxAtt
       found.push('I1: Klipper runs with an MCU at another version');
     }
   }
+  // I2 as the boards saw it: at most maxAttempts writes per phase, a rewrite only from the bootloader.
   const perPhase = scenario.outcome === 'rolled-back' ? 2 * maxAttempts : maxAttempts;
-  for (const [mcu, attempts] of Object.entries(report.flashAttempts)) {
-    if (attempts > perPhase) found.push(`I2: ${mcu} flashed ${attempts} times`);
+  for (const [mcu, requests] of Object.entries(report.boardFlashRequests)) {
+    if (requests > perPhase) found.push(`I2: ${mcu} was asked to flash ${requests} times`);
   }
   if (report.flashedAfterLost.length > 0)
     found.push(`I2: flashed after it was lost: ${report.flashedAfterLost.join(', ')}`);
+  if (report.flashedBlind.length > 0)
+    found.push(
+      `I2: a flash was started for a board neither running nor in its bootloader: ${report.flashedBlind.join(', ')}`,
+    );
   if (report.printInterrupted) found.push('I4: a print was interrupted');
-  for (const [mcu, attempts] of Object.entries(scenario.attempts ?? {})) {
-    if ((report.flashAttempts[mcu] ?? 0) !== attempts) {
-      found.push(`${mcu}: ${report.flashAttempts[mcu] ?? 0} flash attempts, expected ${attempts}`);
+  for (const [mcu, requests] of Object.entries(scenario.flashRequests ?? {})) {
+    if ((report.boardFlashRequests[mcu] ?? 0) !== requests) {
+      found.push(
+        `${mcu}: the board saw ${report.boardFlashRequests[mcu] ?? 0} flash requests, expected ${requests}`,
+      );
     }
   }
   if (scenario.reason && !scenario.reason.test(report.reason ?? ''))
     found.push(`reason ${JSON.stringify(report.reason)} does not match ${scenario.reason}`);
-  if (['failed-preflight', 'skipped-busy', 'failed', 'rejected'].includes(scenario.outcome)) {
-    const flashed = [...new Set([...Object.keys(report.flashAttempts), ...Object.keys(report.boardFlashes)])];
+  if (scenario.hint && !scenario.hint.test(report.hint ?? ''))
+    found.push(`hint ${JSON.stringify(report.hint)} does not match ${scenario.hint}`);
+  if (scenario.warning && !report.warnings.some((w) => scenario.warning!.test(w)))
+    found.push(`no warning matches ${scenario.warning}: ${JSON.stringify(report.warnings)}`);
+  if (
+    ['failed-preflight', 'skipped-busy', 'failed', 'rejected', 'needs-attention'].includes(scenario.outcome)
+  ) {
+    const flashed = [
+      ...new Set([...Object.keys(report.flashAttempts), ...Object.keys(report.boardFlashRequests)]),
+    ];
     if (flashed.length > 0) found.push(`nothing should be flashed, but ${flashed.join(', ')} were`);
   }
   return found;

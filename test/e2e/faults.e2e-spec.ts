@@ -1,3 +1,4 @@
+import { HOST_FAULTS, MCU_FAULTS } from '@lockstep/farm';
 import { FAULT_SCENARIOS, problems, ScenarioRunner } from './fault-scenarios';
 
 /** Every fault of the simulator against a printer-update job, checked against I1, I2 and I4. */
@@ -8,8 +9,13 @@ describe('printer-update under injected faults', () => {
   });
   afterAll(() => runner?.stop());
 
+  it('has a scenario for every fault the simulator can inject', () => {
+    const covered = new Set<string>(FAULT_SCENARIOS.map((s) => s.fault));
+    expect([...HOST_FAULTS, ...MCU_FAULTS].filter((fault) => !covered.has(fault))).toEqual([]);
+  });
+
   it.each(FAULT_SCENARIOS.map((s) => [s.name, s] as const))('%s', async (_name, scenario) => {
-    const { report } = await runner.run(scenario);
-    expect({ report, problems: problems(scenario, report) }).toEqual({ report, problems: [] });
+    const { report, extra } = await runner.run(scenario);
+    expect({ report, problems: [...problems(scenario, report), ...extra] }).toEqual({ report, problems: [] });
   });
 });

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -12,7 +13,7 @@ import {
   type PrinterUpdateJobInput,
   type PrinterUpdateResult,
 } from '@lockstep/contracts';
-import { Farm, type FarmHost, type FarmOptions } from '@lockstep/farm';
+import { Farm, type AuditEntry, type FarmHost, type FarmOptions } from '@lockstep/farm';
 import type { SimHostSpec } from '../farm/spec';
 
 export const REPO_ROOT = join(__dirname, '..', '..');
@@ -23,12 +24,12 @@ export function hostSpec(host: FarmHost): SimHostSpec {
   return JSON.parse(readFileSync(join(host.record.hostDir, 'host.json'), 'utf8')) as SimHostSpec;
 }
 
-/** The host key line as an inventory would pin it. */
-export function hostKeyLine(host: FarmHost): string {
-  const [type, key] = readFileSync(join(host.record.hostDir, 'ssh_host_ed25519_key.pub'), 'utf8')
+/** One of the host's key lines as an inventory would pin it (a stock host has ed25519 and ecdsa keys). */
+export function hostKeyLine(host: FarmHost, type: 'ed25519' | 'ecdsa' = 'ed25519'): string {
+  const [algorithm, key] = readFileSync(join(host.record.hostDir, `ssh_host_${type}_key.pub`), 'utf8')
     .trim()
     .split(' ');
-  return `${type} ${key}`;
+  return `${algorithm} ${key}`;
 }
 
 /** The inventory of a simulated printer, as the API would send it in a job. */
@@ -179,26 +180,67 @@ export interface WorkerFarm {
   worker: WorkerProcess;
 }
 
+export interface WorkerFarmOptions {
+  farm?: Partial<FarmOptions>;
+  /** Another Redis than the machine's (a test's own, which it may stop). */
+  redisUrl?: string;
+  /** Worker processes to start (default 1); `worker` is the first. */
+  workers?: number;
+  env?: Record<string, string>;
+}
+
+/** A one-printer farm, a queue and its workers, each started and ready. */
+async function startWorkerFarm(
+  name: string,
+  options: WorkerFarmOptions,
+): Promise<WorkerFarm & { workers: WorkerProcess[] }> {
+  const farm = await Farm.up({ printers: 1, profile: 'mixed', ...options.farm });
+  const host = farm.hosts[0]!;
+  const prefix = `lockstep-e2e-${name}-${process.pid}`;
+  const queue = new UpdateQueue(prefix, options.redisUrl);
+  const env = { ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}), ...options.env };
+  const workers = Array.from({ length: options.workers ?? 1 }, () =>
+    WorkerProcess.start({ prefix, keyFile: host.privateKeyPath, env }),
+  );
+  await Promise.all(workers.map((w) => w.waitForLog(/worker started/)));
+  await queue.events.waitUntilReady();
+  return { farm, host, queue, worker: workers[0]!, workers };
+}
+
+async function stopWorkerFarm(context: Partial<WorkerFarm> & { workers?: WorkerProcess[] }): Promise<void> {
+  await Promise.all((context.workers ?? []).map((w) => w.kill()));
+  await context.queue?.close();
+  await context.farm?.down();
+}
+
 /**
  * A one-printer farm, a queue and a worker process for the tests of a describe block: started
  * before its tests, taken down after them whatever happened. The fields are set in beforeAll.
  */
 export function useWorkerFarm(name: string, options: Partial<FarmOptions> = {}): WorkerFarm {
-  const context = {} as WorkerFarm;
+  const context = {} as WorkerFarm & { workers: WorkerProcess[] };
   beforeAll(async () => {
-    context.farm = await Farm.up({ printers: 1, profile: 'mixed', ...options });
-    context.host = context.farm.hosts[0]!;
-    const prefix = `lockstep-e2e-${name}-${process.pid}`;
-    context.queue = new UpdateQueue(prefix);
-    context.worker = WorkerProcess.start({ prefix, keyFile: context.host.privateKeyPath });
-    await context.worker.waitForLog(/worker started/);
+    Object.assign(context, await startWorkerFarm(name, { farm: options }));
   });
-  afterAll(async () => {
-    await context.worker?.kill();
-    await context.queue?.close();
-    await context.farm?.down();
-  });
+  afterAll(() => stopWorkerFarm(context));
   return context;
+}
+
+/**
+ * The same for one test: `body` runs with the farm, and everything is taken down after it,
+ * whatever happened. Workers the body starts itself go into `workers` to be stopped too.
+ */
+export async function withWorkerFarm<T>(
+  name: string,
+  options: WorkerFarmOptions,
+  body: (context: WorkerFarm & { workers: WorkerProcess[] }) => Promise<T>,
+): Promise<T> {
+  const context = await startWorkerFarm(name, options);
+  try {
+    return await body(context);
+  } finally {
+    await stopWorkerFarm(context);
+  }
 }
 
 /** I1 as the host saw it: every start of Klipper found every MCU at the host's version. */
@@ -207,4 +249,91 @@ export function klipperOnlyStartedMatching(host: FarmHost): boolean {
     .audit()
     .filter((e) => e.event === 'klipper-start')
     .every((e) => e.versionsMatch === true);
+}
+
+/** Waits until the host's audit log has an entry the predicate accepts; returns it. */
+export async function waitForAudit(
+  host: FarmHost,
+  accept: (entry: AuditEntry) => boolean,
+  timeoutMs = 60_000,
+): Promise<AuditEntry> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = host.audit().find(accept);
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`no such audit entry within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A flash request that reached a board, as the simulated hardware saw it. */
+export function isBoardFlash(entry: AuditEntry): boolean {
+  return entry.event === 'flash-start' || (entry.event === 'flash' && entry.method === 'linux');
+}
+
+/** Flash requests per MCU that reached the boards, as the simulated hardware saw them. */
+export function boardFlashes(host: FarmHost, since = 0): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const e of host.audit()) {
+    if (e.seq > since && isBoardFlash(e)) counts[String(e.mcu)] = (counts[String(e.mcu)] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** A Redis of a test's own (append-only, on a free port) that the test may kill, pause and restart. */
+export class PrivateRedis {
+  private process?: ChildProcess;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'lockstep-redis-'));
+
+  constructor(readonly port = 6390 + (process.pid % 50)) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir];
+    args.push('--appendonly', 'yes', '--appendfsync', 'always', '--save', '');
+    this.process = spawn('redis-server', args, { stdio: 'ignore' });
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const { Redis } = await import('ioredis');
+      const probe = new Redis(this.url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      const up = await probe.connect().then(
+        () => probe.ping().then(() => true),
+        () => false,
+      );
+      probe.disconnect();
+      if (up) return;
+      if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not start`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  async kill(): Promise<void> {
+    const child = this.process;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGCONT');
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Freezes the server: clients see no answers (no refused connection) until resume(). */
+  pause(): void {
+    this.process?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.process?.kill('SIGCONT');
+  }
+
+  async remove(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
 }

@@ -43,7 +43,30 @@ describe('job input that would reach a shell', () => {
             : m,
         ),
       }),
-      /mcus\[1\]\.kconfig/,
+      /mcus\.1\.kconfig/,
+    ],
+    [
+      'a serial path that climbs out of /dev',
+      () => ({
+        mcus: inventory(ctx.host).map((m) =>
+          m.name === 'mcu' ? { ...m, serial: '/dev/serial/../../tmp/x' } : m,
+        ),
+      }),
+      /mcus\.1\.serial/,
+    ],
+    [
+      'a bridge name with shell text',
+      () => ({
+        mcus: inventory(ctx.host).map((m) => (m.name === 'ebb36' ? { ...m, bridge: `x;touch ${PWNED}` } : m)),
+      }),
+      /mcus\.3\.bridge/,
+    ],
+    [
+      'a CAN interface that is an option',
+      () => ({
+        mcus: inventory(ctx.host).map((m) => (m.name === 'ebb36' ? { ...m, canInterface: '-h' } : m)),
+      }),
+      /mcus\.3\.canInterface/,
     ],
     [
       'a host address that is an ssh option',
@@ -64,10 +87,32 @@ describe('job input that would reach a shell', () => {
     },
   );
 
+  it('runs an update end to end with odd but valid values, which reach the host only quoted or on stdin', async () => {
+    // A comment line kconfiglib would never write, but that a Kconfig may hold; it goes to make on stdin.
+    const odd = `# built by "ops"; $(touch ${PWNED}) \`id\` | rm -rf ~`;
+    const mcus = inventory(ctx.host).map((m) =>
+      m.name === 'mcu' ? { ...m, kconfig: `${odd}\n${m.kconfig}` } : m,
+    );
+    const before = ctx.host.commands().length;
+    const result = await ctx.queue.run(printerJob(ctx.host, { requestId: `r.odd_1-${Date.now()}`, mcus }));
+    expect(result.outcome).toBe('updated');
+    const commands = ctx.host.commands().slice(before);
+    expect(commands.length).toBeGreaterThan(50);
+    // The Kconfig text went in on stdin, never on a command line; the host never ran it.
+    expect(commands.filter((c) => c.includes('pwned') || c.includes('built by'))).toEqual([]);
+    const shell = await import('@lockstep/farm').then((m) => m.HostShell.connect(ctx.host));
+    try {
+      expect((await shell.exec(`test -e ${PWNED}`)).code).toBe(1);
+    } finally {
+      shell.dispose();
+    }
+  });
+
   it('quotes what it passes on, and never shows the SSH private key', async () => {
+    const before = ctx.host.commands().length;
     const result = await ctx.queue.run(printerJob(ctx.host, { mode: 'dry-run' }));
     expect(result.outcome).toBe('planned');
-    const commands = ctx.host.commands();
+    const commands = ctx.host.commands().slice(before);
     expect(commands.length).toBeGreaterThan(0);
     expect(commands.join('\n')).not.toContain('pwned');
     const shell = await import('@lockstep/farm').then((m) => m.HostShell.connect(ctx.host));

@@ -1,10 +1,12 @@
 import { Redis } from 'ioredis';
 import { REDIS_KEYS } from '@lockstep/contracts';
 import { LeaseLostError, PrinterBusyError, PrinterLease } from '../../apps/worker/src/lease/printer-lease';
+import { Clock } from '../../apps/worker/src/host/clock';
 import { REDIS_URL } from './harness';
 
 describe('printer lease on Redis', () => {
   const redis = new Redis(REDIS_URL);
+  const clock = new Clock();
   const printer = `lease-test-${process.pid}`;
   afterAll(async () => {
     await redis.del(REDIS_KEYS.printerLease(printer));
@@ -12,11 +14,15 @@ describe('printer lease on Redis', () => {
   });
 
   it('keeps a second job off the printer until the first releases it', async () => {
-    const first = await PrinterLease.acquire(redis, printer, 'job-1', { ttlMs: 2000, waitMs: 0 });
+    const first = await PrinterLease.acquire(redis, clock, printer, 'job-1', { ttlMs: 2000, waitMs: 0 });
     await expect(
-      PrinterLease.acquire(redis, printer, 'job-2', { ttlMs: 2000, waitMs: 300, pollMs: 50 }),
+      PrinterLease.acquire(redis, clock, printer, 'job-2', { ttlMs: 2000, waitMs: 300, pollMs: 50 }),
     ).rejects.toBeInstanceOf(PrinterBusyError);
-    const waiting = PrinterLease.acquire(redis, printer, 'job-2', { ttlMs: 2000, waitMs: 5000, pollMs: 50 });
+    const waiting = PrinterLease.acquire(redis, clock, printer, 'job-2', {
+      ttlMs: 2000,
+      waitMs: 5000,
+      pollMs: 50,
+    });
     await new Promise((resolve) => setTimeout(resolve, 300));
     await first.release();
     const second = await waiting;
@@ -25,13 +31,13 @@ describe('printer lease on Redis', () => {
   });
 
   it('outlives its TTL while renewed, and expires when its holder dies', async () => {
-    const held = await PrinterLease.acquire(redis, printer, 'job-3', { ttlMs: 600, waitMs: 0 });
+    const held = await PrinterLease.acquire(redis, clock, printer, 'job-3', { ttlMs: 600, waitMs: 0 });
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(await redis.get(REDIS_KEYS.printerLease(printer))).toBe(held.token);
     await held.release();
     // A holder that stops renewing (a killed worker): the key is gone after the TTL.
     await redis.set(REDIS_KEYS.printerLease(printer), 'dead-job#x', 'PX', 400);
-    const next = await PrinterLease.acquire(redis, printer, 'job-4', {
+    const next = await PrinterLease.acquire(redis, clock, printer, 'job-4', {
       ttlMs: 2000,
       waitMs: 3000,
       pollMs: 50,
@@ -41,7 +47,7 @@ describe('printer lease on Redis', () => {
   });
 
   it('takes a vanished lease back (Redis restarted empty) but reports one taken by another job', async () => {
-    const lease = await PrinterLease.acquire(redis, printer, 'job-5', { ttlMs: 60_000, waitMs: 0 });
+    const lease = await PrinterLease.acquire(redis, clock, printer, 'job-5', { ttlMs: 60_000, waitMs: 0 });
     await redis.del(REDIS_KEYS.printerLease(printer));
     expect(await lease.renew()).toBe(true);
     expect(await redis.get(REDIS_KEYS.printerLease(printer))).toBe(lease.token);
@@ -50,5 +56,42 @@ describe('printer lease on Redis', () => {
     expect(() => lease.assertHeld()).toThrow(LeaseLostError);
     await lease.release();
     expect(await redis.get(REDIS_KEYS.printerLease(printer))).toBe('job-6#other');
+  });
+
+  it('counts itself lost once no renewal succeeded for its TTL minus a margin, though nothing said so', async () => {
+    await redis.del(REDIS_KEYS.printerLease(printer));
+    const own = new Redis(REDIS_URL);
+    const lease = await PrinterLease.acquire(own, clock, printer, 'job-7', { ttlMs: 1500, waitMs: 0 });
+    expect(lease.held()).toBe(true);
+    // Redis goes away for this worker: renewals fail without an answer, the key expires for everyone else.
+    own.disconnect();
+    await new Promise((resolve) => setTimeout(resolve, 1500 - lease.marginMs + 100));
+    expect(lease.held()).toBe(false);
+    expect(() => lease.assertHeld()).toThrow(LeaseLostError);
+    await new Promise((resolve) => setTimeout(resolve, lease.marginMs));
+    expect(await redis.get(REDIS_KEYS.printerLease(printer))).toBeNull();
+    await lease.release();
+  });
+
+  it('an earlier run of the same job is waited for, however long; another job only for waitMs', async () => {
+    await redis.del(REDIS_KEYS.printerLease(printer));
+    const first = await PrinterLease.acquire(redis, clock, printer, 'job-8', { ttlMs: 2000, waitMs: 0 });
+    const told: string[] = [];
+    const rerun = PrinterLease.acquire(redis, clock, printer, 'job-8', {
+      ttlMs: 2000,
+      waitMs: 100,
+      pollMs: 50,
+      onSameJob: (holder) => told.push(holder),
+    });
+    await expect(
+      PrinterLease.acquire(redis, clock, printer, 'job-9', { ttlMs: 2000, waitMs: 100, pollMs: 50 }),
+    ).rejects.toBeInstanceOf(PrinterBusyError);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(told).toEqual([first.token]);
+    await first.release();
+    const second = await rerun;
+    expect(second.token).toMatch(/^job-8#/);
+    expect(second.token).not.toBe(first.token);
+    await second.release();
   });
 });

@@ -1,5 +1,5 @@
 import { REDIS_KEYS, printerUpdateJobId } from '@lockstep/contracts';
-import type { FarmHost } from '@lockstep/farm';
+import { publishKlipperCommit, type FarmHost } from '@lockstep/farm';
 import { inventory, printerJob, useWorkerFarm } from './harness';
 
 function events(host: FarmHost, since: number, name: string): Record<string, unknown>[] {
@@ -32,6 +32,27 @@ describe('printer-update modes, the plan and cancellation', () => {
     expect(events(ctx.host, since, 'build-start')).toEqual([]);
     expect(events(ctx.host, since, 'service')).toEqual([]);
     expect(ctx.host.commands().some((c) => /git .*checkout/.test(c))).toBe(false);
+  });
+
+  it("resolves a branch as origin's after a fetch, never as a stale local branch", async () => {
+    const head = await publishKlipperCommit(
+      ctx.farm.record.upstream,
+      'a commit pushed after the printer was set up',
+    );
+    const result = await ctx.queue.run(printerJob(ctx.host, { mode: 'dry-run', target: { ref: 'master' } }));
+    expect(result.outcome).toBe('planned');
+    expect(result.targetVersion).toMatch(new RegExp(`^v0\\.13\\.0-\\d+-g${head.slice(0, 7)}`));
+  });
+
+  it('refuses a ref that resolves to another commit than the one the job installs', async () => {
+    const result = await ctx.queue.run(
+      printerJob(ctx.host, { mode: 'dry-run', target: { ref: 'v0.13.0', commit: 'f'.repeat(40) } }),
+    );
+    expect(result.outcome).toBe('failed');
+    expect(result.needsAttention?.reason).toMatch(
+      /target\.ref v0\.13\.0 is [0-9a-f]{40} on this printer, but the job installs f{40}/,
+    );
+    expect(events(ctx.host, since, 'service')).toEqual([]);
   });
 
   it('refuses a board that needs a button press before stopping anything', async () => {

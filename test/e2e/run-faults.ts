@@ -17,8 +17,8 @@ async function main(): Promise<number> {
   let failed = 0;
   try {
     for (const scenario of scenarios) {
-      const { report } = await runner.run(scenario);
-      const wrong = problems(scenario, report);
+      const { report, extra } = await runner.run(scenario);
+      const wrong = [...problems(scenario, report), ...extra];
       if (wrong.length > 0) failed++;
       rows.push({
         fault: report.fault,
@@ -26,7 +26,7 @@ async function main(): Promise<number> {
         outcome: report.outcome,
         klipperStartedWithMismatch: report.klipperStartedWithMismatch,
         flashAttempts: report.flashAttempts,
-        boardFlashes: report.boardFlashes,
+        boardFlashRequests: report.boardFlashRequests,
         finalState: report.finalState,
         ...(wrong.length > 0 ? { problems: wrong } : {}),
       });

@@ -505,10 +505,12 @@ async function startHost(
     symlinkSync(join(tools, 'bin', tool), join(hostDir, 'usr-local-bin', tool));
   }
   writeSystemFiles(hostDir);
-  const hostKey = join(hostDir, 'ssh_host_ed25519_key');
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', hostKey]);
+  // A stock Debian host has an ed25519 and an ecdsa key (and offers ed25519 first).
+  const hostKeys = [join(hostDir, 'ssh_host_ed25519_key'), join(hostDir, 'ssh_host_ecdsa_key')];
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', hostKeys[0]!]);
+  await run('ssh-keygen', ['-q', '-t', 'ecdsa', '-b', '256', '-N', '', '-C', name, '-f', hostKeys[1]!]);
   writeFileSync(join(hostDir, 'authorized_keys'), readFileSync(`${farm.clientKey}.pub`));
-  writeFileSync(join(hostDir, 'sshd_config'), sshdConfig(hostDir, hostKey));
+  writeFileSync(join(hostDir, 'sshd_config'), sshdConfig(hostDir, hostKeys));
 
   const log = openSync(join(hostDir, 'hostd.log'), 'a');
   const child = spawn(
@@ -567,11 +569,11 @@ function writeSystemFiles(hostDir: string): void {
   writeFileSync(join(hostDir, 'etc', 'sudoers.d', 'lockstep'), snippet, { mode: 0o440 });
 }
 
-function sshdConfig(hostDir: string, hostKey: string): string {
+function sshdConfig(hostDir: string, hostKeys: string[]): string {
   return [
     'Port 22',
     'ListenAddress 0.0.0.0',
-    `HostKey ${hostKey}`,
+    ...hostKeys.map((key) => `HostKey ${key}`),
     'PidFile none',
     'UsePAM no',
     'StrictModes no',

@@ -1,5 +1,6 @@
-import { cpSync, mkdirSync, appendFileSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { appendFileSync, chownSync, cpSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { run } from './command';
 import { FARM_SOURCE } from './paths';
 
@@ -23,13 +24,19 @@ const COMMIT_ENV = {
   GIT_COMMITTER_EMAIL: 'klipper@farm.invalid',
 };
 
-async function git(cwd: string, args: string[], date?: string): Promise<string> {
+async function git(
+  cwd: string,
+  args: string[],
+  date?: string,
+  user?: { uid: number; gid: number; home: string },
+): Promise<string> {
   const env = {
     ...process.env,
     ...COMMIT_ENV,
     ...(date ? { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } : {}),
+    ...(user ? { HOME: user.home } : {}),
   };
-  const { stdout } = await run('git', args, { cwd, env });
+  const { stdout } = await run('git', args, { cwd, env, ...(user ? { uid: user.uid, gid: user.gid } : {}) });
   return stdout.trim();
 }
 
@@ -70,14 +77,21 @@ export async function createKatapultUpstream(target: string): Promise<void> {
 
 /** Adds a commit to a farm's upstream Klipper repository, as a new upstream release would. */
 export async function publishKlipperCommit(upstream: string, note: string, tag?: string): Promise<string> {
-  const work = `${upstream}.publish`;
-  rmSync(work, { recursive: true, force: true });
-  await git(dirname(upstream), ['clone', '-q', upstream, work]);
-  appendFileSync(join(work, 'docs', 'Changes.md'), `- ${note}\n`);
-  await git(work, ['commit', '-q', '-am', note]);
-  if (tag) await git(work, ['tag', '-a', tag, '-m', note]);
-  await git(work, ['push', '-q', '--follow-tags', 'origin', 'master']);
-  const head = await git(work, ['rev-parse', 'HEAD']);
-  rmSync(work, { recursive: true, force: true });
-  return head;
+  // As the repository's owner (the hosts' user): git serves a local clone only to its owner.
+  const { uid, gid } = statSync(upstream);
+  const work = mkdtempSync(join(tmpdir(), 'lockstep-publish-'));
+  chownSync(work, uid, gid);
+  const asOwner = (cwd: string, args: string[]): Promise<string> =>
+    git(cwd, args, undefined, { uid, gid, home: work });
+  try {
+    await asOwner(work, ['clone', '-q', upstream, 'klipper']);
+    const clone = join(work, 'klipper');
+    appendFileSync(join(clone, 'docs', 'Changes.md'), `- ${note}\n`);
+    await asOwner(clone, ['commit', '-q', '-am', note]);
+    if (tag) await asOwner(clone, ['tag', '-a', tag, '-m', note]);
+    await asOwner(clone, ['push', '-q', '--follow-tags', 'origin', 'master']);
+    return await asOwner(clone, ['rev-parse', 'HEAD']);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }

@@ -10,6 +10,9 @@ const REQUIRED = [
   '/usr/bin/git',
   '/usr/bin/python3',
   '/usr/bin/make',
+  // Klipper's rp2040_flash helper builds against libusb-1.0 found by pkg-config.
+  '/usr/bin/pkg-config',
+  '/usr/include/libusb-1.0/libusb.h',
 ];
 
 let checked = false;

@@ -2,7 +2,6 @@ import { mcuSections } from './mcu-sections';
 import { memorySource } from '../domain/fixtures/printer-cfg';
 import { AUTOSAVE_HEADER, parsePrinterConfig, PrinterConfigError } from './printer-config';
 
-
 function options(files: Record<string, string>, section: string): Record<string, string> {
   const config = parsePrinterConfig('/cfg/printer.cfg', memorySource(files));
   const found = config.sections.find((s) => s.name === section);

@@ -1,14 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { UpdateStep } from '@lockstep/contracts';
-import {
-  BUILD_DICT_MARK,
-  BUILD_SHA_MARK,
-  firmwareArtifact,
-  isFullCommitId,
-  refCandidates,
-  type BoardState,
-  type ValidatedMcu,
-} from '@lockstep/mcu';
+import { BUILD_DICT_MARK, BUILD_SHA_MARK, firmwareArtifact, type ValidatedMcu } from '@lockstep/mcu';
 import type { BoardProbe } from '../../host/board-probe';
 import type { DetachedRunner } from '../../host/detached-runner';
 import type { FirmwareStore } from '../../host/firmware-store';
@@ -23,6 +15,8 @@ import { RemoteCommandError } from '../../host/remote-command-error';
 import type { RemoteResult } from '../../host/ssh-session';
 import { LeaseLostError } from '../../lease/printer-lease';
 import { FakeClock } from './fake-clock';
+import { FakeGit } from './fake-git';
+import { FakeKlipper } from './fake-klipper';
 import { FakeBoards, FakeRunner, FakeStore } from './fake-firmware';
 import { FakeJournal } from './fake-journal';
 import { FakeMoonraker } from './fake-moonraker';
@@ -31,16 +25,7 @@ import { strict } from './strict';
 
 export type { FakeBoard, FlashOutcome, FlashScript } from './fake-firmware';
 export type { PrintState } from './fake-moonraker';
-
-/** What Klipper's start found, as the boards themselves answered at that moment (I1). */
-export interface KlipperStart {
-  at: number;
-  hostVersion: string;
-  boards: Record<string, string>;
-  mismatched: string[];
-}
-
-const describeBoard = (state: BoardState): string => (state.mode === 'app' ? state.version : state.mode);
+export type { KlipperStart } from './fake-klipper';
 
 class FakeShell {
   readonly home = HOME;
@@ -159,135 +144,6 @@ class FakeProbe {
       );
     }
     return { files: { ...this.files } } as T;
-  }
-}
-
-class FakeGit {
-  readonly dir = `${HOME}/klipper`;
-  /** The commit checked out (HEAD). */
-  headCommit = '';
-  dirty = false;
-  /** `git describe` of each commit the repository has. */
-  readonly describes = new Map<string, string>();
-  /** Full ref names as the checkout has them (refs/tags/..., refs/remotes/origin/..., refs/heads/...). */
-  readonly refs = new Map<string, string>();
-  /** Refs that `git fetch` brings from origin. */
-  readonly upstream = new Map<string, string>();
-  readonly worktrees = new Map<string, string>();
-  /** Every name `resolve` asked `git rev-parse` about, in order. */
-  readonly tried: string[] = [];
-  /** The next checkout leaves the tree describing as this (local edits in the way). */
-  describeAfterCheckout: string | null = null;
-  private describeOverride: string | null = null;
-
-  constructor(private readonly host: FakeHost) {}
-
-  describeOf(commit: string): string {
-    const version = this.describes.get(commit);
-    if (version === undefined) throw new Error(`the fake repository has no commit ${commit}`);
-    return version;
-  }
-
-  /** What `git describe --dirty` prints now. */
-  version(): string {
-    return this.describeOverride ?? `${this.describeOf(this.headCommit)}${this.dirty ? '-dirty' : ''}`;
-  }
-
-  async describe(_step: UpdateStep): Promise<string> {
-    this.host.call('git.describe');
-    return this.version();
-  }
-
-  async head(_step: UpdateStep): Promise<string> {
-    this.host.call('git.head');
-    return this.headCommit;
-  }
-
-  async fetch(_step: UpdateStep): Promise<void> {
-    this.host.effect('git.fetch');
-    for (const [ref, commit] of this.upstream) this.refs.set(ref, commit);
-  }
-
-  async resolve(_step: UpdateStep, ref: string): Promise<string | null> {
-    this.host.call(`git.resolve ${ref}`);
-    for (const candidate of refCandidates(ref)) {
-      this.tried.push(candidate);
-      const commit =
-        this.refs.get(candidate) ??
-        (isFullCommitId(candidate) && this.describes.has(candidate) ? candidate : null);
-      if (commit !== null) return commit;
-    }
-    return null;
-  }
-
-  async describeCommit(step: UpdateStep, commit: string): Promise<string> {
-    this.host.call(`git.describeCommit ${commit}`);
-    const version = this.describes.get(commit);
-    if (version === undefined)
-      throw new RemoteCommandError(
-        step,
-        'git describe',
-        remoteFailure(128, `fatal: Not a valid object name ${commit}`),
-      );
-    return version;
-  }
-
-  async checkout(step: UpdateStep, commit: string, label: string): Promise<void> {
-    this.host.effect(`git.checkout ${label}`);
-    if (!this.describes.has(commit)) {
-      throw new RemoteCommandError(
-        step,
-        `git checkout ${label}`,
-        remoteFailure(128, `fatal: reference is not a tree: ${commit}`),
-      );
-    }
-    this.headCommit = commit;
-    this.describeOverride = this.describeAfterCheckout;
-    this.describeAfterCheckout = null;
-  }
-
-  async addWorktree(_step: UpdateStep, path: string, commit: string): Promise<void> {
-    this.host.effect(`git.worktree add ${this.describeOf(commit)}`);
-    this.worktrees.set(path, commit);
-  }
-
-  async removeWorktree(path: string): Promise<void> {
-    const commit = this.worktrees.get(path);
-    this.host.effect(`git.worktree remove ${commit === undefined ? path : this.describeOf(commit)}`);
-    this.worktrees.delete(path);
-  }
-}
-
-class FakeKlipper {
-  readonly unit = 'klipper';
-  active = true;
-  startedAt: number | null = null;
-  /** `systemctl stop` returns but the service keeps running. */
-  stopIgnored = false;
-  readonly starts: KlipperStart[] = [];
-
-  constructor(private readonly host: FakeHost) {}
-
-  async isActive(): Promise<boolean> {
-    this.host.call('klipper.isActive');
-    return this.active;
-  }
-
-  async start(_step: UpdateStep): Promise<void> {
-    this.host.effect('klipper.start');
-    const hostVersion = this.host.git.version();
-    const boards = Object.fromEntries(
-      this.host.mcus.map((m) => [m.name, describeBoard(this.host.boards.now(m.name))]),
-    );
-    const mismatched = Object.keys(boards).filter((name) => boards[name] !== hostVersion);
-    this.starts.push({ at: this.host.clock.now(), hostVersion, boards, mismatched });
-    this.active = true;
-    this.startedAt = this.host.clock.now();
-  }
-
-  async stop(_step: UpdateStep): Promise<void> {
-    this.host.effect('klipper.stop');
-    if (!this.stopIgnored) this.active = false;
   }
 }
 

@@ -18,7 +18,8 @@ describe('graceful shutdown of a worker', () => {
     await queue.events.waitUntilReady();
     const job = await queue.add(printerJob(host));
     const flashing = await waitForAudit(host, (e) => e.event === 'flash-start' && e.mcu === 'mcu');
-    const exited = new Promise<void>((resolve) => worker.child.once('exit', () => resolve()));
+    // 'close': the process ended and its output streams are drained.
+    const exited = new Promise<void>((resolve) => worker.child.once('close', () => resolve()));
     worker.child.kill('SIGTERM');
     await exited;
     // Nest closes the application, then ends the process with the signal it got.

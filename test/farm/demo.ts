@@ -25,7 +25,8 @@ function outcomeLine(name: string, result: PrinterUpdateResult): string {
   const seconds = (result.timings.totalMs / 1000).toFixed(1);
   const flashes = result.mcus.map((m) => `${m.name}×${m.flashAttempts}`).join(' ');
   const attention = result.needsAttention
-    ? `\n      needs attention at ${result.needsAttention.step}: ${result.needsAttention.reason}`
+    ? `\n      needs attention: ${result.needsAttention.reason}` +
+      (result.needsAttention.hint ? `\n      what to do: ${result.needsAttention.hint}` : '')
     : '';
   return `  ${name}  ${result.outcome.padEnd(12)} ${result.fromVersion} -> ${result.hostVersion}  in ${seconds} s  flashes: ${flashes}${attention}`;
 }

@@ -83,8 +83,13 @@ export class PrinterUpdateWorker implements OnModuleInit, OnApplicationShutdown 
     {
       provide: LOGGER,
       inject: [WORKER_CONFIG],
+      // Written synchronously: Nest ends the process with the signal it got right after the
+      // shutdown hooks, and an operator needs the last lines of a stop or a crash.
       useFactory: (config: WorkerConfig) =>
-        pino({ level: config.LOG_LEVEL, base: { service: 'lockstep-worker' } }),
+        pino(
+          { level: config.LOG_LEVEL, base: { service: 'lockstep-worker' } },
+          pino.destination({ dest: 1, sync: true }),
+        ),
     },
     {
       provide: REDIS,

@@ -31,9 +31,9 @@ async function checkCanInterfaces(run: UpdateRun): Promise<void> {
 }
 
 /** Every board answers where the inventory says it is (CAN nodes only while klippy does not hold the bus). */
-async function checkDevicesPresent(run: UpdateRun): Promise<void> {
-  const { shell, klipper, moonraker, boards } = run.host;
-  const klippyReady = (await klipper.isActive()) && (await moonraker.klippyState())?.state === 'ready';
+async function checkDevicesPresent(run: UpdateRun, klipperActive: boolean): Promise<void> {
+  const { shell, moonraker, boards } = run.host;
+  const klippyReady = klipperActive && (await moonraker.klippyState())?.state === 'ready';
   for (const mcu of run.mcus) {
     if (mcu.serial) {
       if (!(await shell.pathExists(mcu.serial))) {
@@ -85,8 +85,8 @@ export async function preflight(run: UpdateRun): Promise<Finish | void> {
     );
   }
   await checkCanInterfaces(run);
-  if (!run.stoppedKlipper) await checkDevicesPresent(run);
-  const { klipper } = run.host;
+  const klipperActive = await run.host.klipper.isActive();
+  if (!run.stoppedKlipper) await checkDevicesPresent(run, klipperActive);
   run.journal = openJournal({
     owner: { jobId: run.jobId, leaseToken: run.leaseToken, printerId: run.job.printerId, mode: run.job.mode },
     previous: run.start.kind === 'needs-attention' ? null : run.start.previous,
@@ -94,7 +94,7 @@ export async function preflight(run: UpdateRun): Promise<Finish | void> {
     from: run.from,
     to: target,
     mcus: run.mcus.map((m) => m.name),
-    klipperWasRunning: await klipper.isActive(),
+    klipperWasRunning: klipperActive,
     now: run.clock.date(),
   });
   await run.saveJournal();

@@ -1,3 +1,4 @@
+import { DETACHED_RUN_ID } from '@lockstep/mcu';
 import type { PrinterHost } from './printer-host';
 import { shellQuote } from './shell-quote';
 
@@ -8,8 +9,6 @@ export interface DetachedRun {
   timedOut: boolean;
 }
 
-const RUN_ID = /^[A-Za-z0-9_.-]{1,128}$/;
-
 /**
  * Long-running tools (flashes) started detached from the SSH connection, under a deadline: a
  * flash must finish even if the worker or the network dies. Output and exit code land in
@@ -19,7 +18,7 @@ export class DetachedRunner {
   constructor(private readonly host: PrinterHost) {}
 
   private base(id: string): string {
-    if (!RUN_ID.test(id)) throw new Error(`run id ${JSON.stringify(id)} cannot name a file`);
+    if (!DETACHED_RUN_ID.test(id)) throw new Error(`run id ${JSON.stringify(id)} cannot name a file`);
     return `${this.host.lockstepDir}/run/${id}`;
   }
 

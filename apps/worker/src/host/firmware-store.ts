@@ -1,5 +1,5 @@
 import type { UpdateStep } from '@lockstep/contracts';
-import { assertSafeVersion, FieldError } from '@lockstep/mcu';
+import { assertSafeVersion, FieldError, isFullCommitId } from '@lockstep/mcu';
 import type { PrinterHost } from './printer-host';
 import { shellCommand, shellQuote } from './shell-quote';
 
@@ -16,7 +16,6 @@ export interface FirmwareManifest {
 }
 
 const HASH = /^[0-9a-f]{64}$/;
-const COMMIT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 const ARTIFACT = /^klipper\.[a-z0-9]{1,8}$/;
 const STAMP = /^\d{4}-\d\d-\d\dT[0-9:.]+Z$/;
 const DIR_MARK = '@@LOCKSTEP-DIR@@';
@@ -29,7 +28,7 @@ function parseManifest(text: string, version: string): FirmwareManifest | null {
   } catch {
     return null;
   }
-  if (value?.version !== version || typeof value.commit !== 'string' || !COMMIT.test(value.commit))
+  if (value?.version !== version || typeof value.commit !== 'string' || !isFullCommitId(value.commit))
     return null;
   if (typeof value.createdAt !== 'string' || !STAMP.test(value.createdAt)) return null;
   const builds: Record<string, StoredBuild> = {};

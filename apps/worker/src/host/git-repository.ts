@@ -3,8 +3,6 @@ import { isFullCommitId, refCandidates } from '@lockstep/mcu';
 import type { PrinterHost } from './printer-host';
 import { shellCommand, shellQuote } from './shell-quote';
 
-const COMMIT = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
-
 /** The Klipper checkout on the printer host (`~/klipper`): describe, fetch, resolve, check out, worktrees. */
 export class GitRepository {
   constructor(
@@ -90,7 +88,7 @@ export class GitRepository {
   }
 
   private commit(step: UpdateStep, value: string): string {
-    if (!COMMIT.test(value) || !isFullCommitId(value))
+    if (!isFullCommitId(value))
       throw new Error(`${step}: git printed ${JSON.stringify(value.slice(0, 80))} where a commit id belongs`);
     return value;
   }

@@ -1,6 +1,7 @@
 import { FieldError } from './field-error';
 import { validateGitRef } from './git-ref';
 import { assertSafeVersion } from './klipper-version';
+import { isFullCommitId } from './ref-resolution';
 import { UPDATE_MODES, UPDATE_STEPS, type UpdateMode, type UpdateStep } from './update-vocabulary';
 
 /**
@@ -64,8 +65,9 @@ export interface Journal {
 export type JournalRead =
   { kind: 'none' } | { kind: 'ok'; journal: Journal } | { kind: 'unreadable'; reason: string };
 
-const COMMIT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
-const RUN_ID = /^[A-Za-z0-9_.-]{1,128}$/;
+const COMMIT = { test: isFullCommitId };
+/** A detached run's id: it names files under ~/.lockstep/run/. */
+export const DETACHED_RUN_ID = /^[A-Za-z0-9_.-]{1,128}$/;
 const JOB_ID = /^[A-Za-z0-9_.:#-]{1,256}$/;
 
 type Json = Record<string, unknown>;
@@ -84,7 +86,7 @@ function oneOf<T extends string>(values: readonly T[]) {
   };
 }
 
-function text(pattern: RegExp) {
+function text(pattern: { test(value: string): boolean }) {
   return (value: unknown, name: string): string => {
     if (typeof value !== 'string' || !pattern.test(value))
       throw new FieldError(name, `unexpected value ${JSON.stringify(value)}`);
@@ -119,7 +121,7 @@ function parseMcus(value: unknown): Record<string, JournalMcu> {
     mcus[name] = {
       state: oneOf(MCU_JOURNAL_STATES)(entry.state, `mcus.${name}.state`),
       attempts,
-      ...(entry.run === undefined ? {} : { run: text(RUN_ID)(entry.run, `mcus.${name}.run`) }),
+      ...(entry.run === undefined ? {} : { run: text(DETACHED_RUN_ID)(entry.run, `mcus.${name}.run`) }),
     };
   }
   return mcus;

@@ -64,6 +64,7 @@ describe('printer-update job schema', () => {
     const job = parsePrinterUpdateJob(valid);
     expect(job.host.port).toBe(22);
     expect(job.paths.klipper).toBe('~/klipper');
+    expect(job.paths.python).toBe('~/klippy-env/bin/python');
     expect(job.can).toEqual({});
     expect(job.policy).toMatchObject({ onFailure: 'hold', maxFlashAttempts: 2, keepVersions: 3 });
     expect(job.deadlines.flashSeconds).toBe(300);
@@ -150,6 +151,7 @@ describe('hostile values', () => {
         'paths.flashtool',
         'paths.klipper',
         'paths.printerConfig',
+        'paths.python',
         'printerId',
         'requestId',
         'target.commit',
@@ -218,6 +220,8 @@ describe('valid values pass both the job schema and the domain', () => {
   it.each([
     [{ klipper: '/home/pi/klipper', printerConfig: '~/printer_1_data/config/printer.cfg' }],
     [{ flashtool: '~/katapult/scripts/flashtool.py' }],
+    [{ python: '/home/pi/klippy-env/bin/python' }],
+    [{ python: '/usr/bin/python3' }],
   ])('paths %j', (paths) => {
     expect(parsePrinterUpdateJob({ ...valid, paths }).paths).toMatchObject(paths);
   });

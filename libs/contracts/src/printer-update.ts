@@ -186,12 +186,15 @@ export const printerUpdateJobSchema = z
         klipper: hostPath.default('~/klipper'),
         printerConfig: hostPath.default('~/printer_data/config/printer.cfg'),
         flashtool: hostPath.default('~/klipper/lib/katapult/flashtool.py'),
+        /** The interpreter of Klipper's and Katapult's Python tools: klippy's virtualenv, which has pyserial. */
+        python: hostPath.default('~/klippy-env/bin/python'),
       })
       .strict()
       .default({
         klipper: '~/klipper',
         printerConfig: '~/printer_data/config/printer.cfg',
         flashtool: '~/klipper/lib/katapult/flashtool.py',
+        python: '~/klippy-env/bin/python',
       }),
     can: canTransportsSchema.default({}),
     mcus: mcuInventorySchema,

@@ -124,6 +124,7 @@ describe('lockstep_probe.py on a CAN bus (simulator socket)', () => {
         build_versions: 'gcc: (GCC) 12.2.0 binutils: (GNU Binutils) 2.40',
         mcu: 'stm32g0b1xx',
         app: 'Klipper',
+        kconfig: null,
       });
       expect(run.code).toBe(0);
       expect(ebb.nodeId).toBe(4);

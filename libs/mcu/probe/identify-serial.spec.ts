@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,8 +9,9 @@ import {
   compressDataDictionary,
   encodeIdentify,
   encodeMessageBlock,
+  serializeDataDictionary,
 } from '@lockstep/mcu';
-import { PtyRelay, makeTempDir, runProbe } from './testing/probe-process';
+import { PYTHON, PtyRelay, makeTempDir, runProbe } from './testing/probe-process';
 
 jest.setTimeout(20_000);
 
@@ -33,6 +34,37 @@ const BARE_DICTIONARY: DataDictionary = {
   commands: { 'identify offset=%u count=%c': 1 },
   responses: { 'identify_response offset=%u data=%.*s': 0 },
 };
+
+/** What `make savedefconfig` writes: only the options that differ from their defaults. */
+const MINIMAL_KCONFIG =
+  'CONFIG_MACH_STM32=y\nCONFIG_MACH_STM32F446=y\nCONFIG_STM32_FLASH_START_8000=y\nCONFIG_USB_SERIAL_NUMBER="x"\n';
+
+/** Node has no bzip2: python's standard library compresses. */
+function bzip2(data: Buffer): Buffer {
+  return execFileSync(
+    PYTHON,
+    ['-c', 'import bz2,sys; sys.stdout.buffer.write(bz2.compress(sys.stdin.buffer.read()))'],
+    {
+      input: data,
+    },
+  );
+}
+
+/** An MCU whose identify serves these bytes as its data dictionary. */
+function servingIdentifyData(data: Buffer): McuProtocolResponder {
+  return new McuProtocolResponder(compressDataDictionary(STM32_DICTIONARY), {
+    handlers: {
+      identify: {
+        inShutdown: true,
+        handle: (args, context) => {
+          const offset = Number(args.offset);
+          const count = Number(args.count);
+          context.send('identify_response', { offset, data: data.subarray(offset, offset + count) });
+        },
+      },
+    },
+  });
+}
 
 describe('lockstep_probe.py identify --serial', () => {
   let dir: ReturnType<typeof makeTempDir>;
@@ -81,6 +113,7 @@ describe('lockstep_probe.py identify --serial', () => {
       build_versions: BUILD_VERSIONS,
       mcu: 'stm32f446xx',
       app: 'Klipper',
+      kconfig: null,
     });
     expect(run.code).toBe(0);
     expect(run.stdout.endsWith('}\n')).toBe(true);
@@ -92,8 +125,73 @@ describe('lockstep_probe.py identify --serial', () => {
 
     const run = await runProbe(['identify', '--serial', link, '--baud', '115200']);
 
-    expect(run.json).toEqual({ version: 'v0.9.1-5-gabcdef01', build_versions: null, mcu: null, app: null });
+    expect(run.json).toEqual({
+      version: 'v0.9.1-5-gabcdef01',
+      build_versions: null,
+      mcu: null,
+      app: null,
+      kconfig: null,
+    });
     expect(run.code).toBe(0);
+  });
+
+  it.each<[string, unknown]>([
+    ['as text', MINIMAL_KCONFIG],
+    ['as an object holding it as defconfig', { defconfig: MINIMAL_KCONFIG }],
+  ])("reports the build's minimal Kconfig %s", async (_form, kconfig) => {
+    await device(
+      mcu(McuProtocolResponder.fromDictionary({ ...STM32_DICTIONARY, kconfig } as DataDictionary)),
+    );
+
+    const run = await runProbe(['identify', '--serial', link]);
+
+    expect(run.json).toMatchObject({ version: VERSION, kconfig: MINIMAL_KCONFIG });
+    expect(run.code).toBe(0);
+  });
+
+  it.each<[string, unknown]>([
+    ['null', null],
+    ['a number', 7357],
+    ['an object without defconfig', { config: MINIMAL_KCONFIG }],
+  ])('reports a minimal Kconfig given as %s as none', async (_form, kconfig) => {
+    await device(
+      mcu(McuProtocolResponder.fromDictionary({ ...STM32_DICTIONARY, kconfig } as DataDictionary)),
+    );
+
+    const run = await runProbe(['identify', '--serial', link]);
+
+    expect(run.json).toMatchObject({ version: VERSION, kconfig: null });
+  });
+
+  it('reads a bzip2-compressed dictionary', async () => {
+    const dictionary = { ...STM32_DICTIONARY, kconfig: MINIMAL_KCONFIG } as DataDictionary;
+    const compressed = bzip2(Buffer.from(serializeDataDictionary(dictionary), 'ascii'));
+    expect(compressed.subarray(0, 3).toString('ascii')).toBe('BZh');
+    await device(mcu(servingIdentifyData(compressed)));
+
+    const run = await runProbe(['identify', '--serial', link]);
+
+    expect(run.json).toEqual({
+      version: VERSION,
+      build_versions: BUILD_VERSIONS,
+      mcu: 'stm32f446xx',
+      app: 'Klipper',
+      kconfig: MINIMAL_KCONFIG,
+    });
+  });
+
+  it('fails clearly when data that starts like bzip2 is not', async () => {
+    const bogus = Buffer.from('BZh9 but nothing of a bzip2 stream follows the magic, sorry');
+    await device(mcu(servingIdentifyData(bogus)));
+
+    const run = await runProbe(['identify', '--serial', link]);
+
+    expect(run.code).toBe(1);
+    expect(run.json.error).toMatch(
+      new RegExp(
+        `^The data dictionary read from ${link} \\(${bogus.length} bytes\\) is not valid bzip2 data`,
+      ),
+    );
   });
 
   it('adopts the sequence of an MCU that was talked to before, run after run', async () => {

@@ -1,7 +1,10 @@
 import type { CanTransportSpec, UpdateStep } from '@lockstep/contracts';
 import {
   bootloaderEvidence,
+  bridgeKatapultDevice,
   CAN_NODE_ID_FIRST,
+  parseCanLink,
+  type CanLink,
   katapultDevices,
   USB_IDS,
   type BoardState,
@@ -17,6 +20,8 @@ export interface McuIdentity {
   build_versions: string | null;
   mcu: string | null;
   app: string | null;
+  /** The build's minimal Kconfig (savedefconfig), which firmware since Klipper PR #7357 carries; else null. */
+  kconfig: string | null;
 }
 
 /** A running Klipper MCU answers identify within milliseconds; a silent one should cost little. */
@@ -33,6 +38,8 @@ export class BoardProbe {
     private readonly flashtool: string,
     private readonly can: Record<string, CanTransportSpec>,
     private readonly nodeIds: ReadonlyMap<string, number>,
+    /** The job's interpreter for Katapult's flashtool.py (klippy's virtualenv). */
+    private readonly python: string,
   ) {}
 
   private canArgs(iface: string): string[] {
@@ -75,7 +82,7 @@ export class BoardProbe {
     } catch (error) {
       detail = (error as Error).message;
     }
-    const evidence = bootloaderEvidence(method);
+    const evidence = bootloaderEvidence(method, mcu.kind);
     switch (evidence?.look) {
       case 'katapult-tty': {
         for (const device of katapultDevices(mcu.serial!)) {
@@ -93,6 +100,10 @@ export class BoardProbe {
         const seen = (await this.host.usbIds()).find((id) => evidence.ids.includes(id));
         return seen ? { mode: 'bootloader', device: seen } : { mode: 'absent', detail };
       }
+      case 'bridge-katapult-tty': {
+        const device = bridgeKatapultDevice(mcu.canbusUuid!, await this.serialsById());
+        return device ? { mode: 'bootloader', device } : { mode: 'absent', detail };
+      }
       case 'katapult-can':
         return (await this.katapultNodes(mcu.canInterface ?? 'can0')).includes(mcu.canbusUuid!)
           ? { mode: 'bootloader' }
@@ -102,9 +113,21 @@ export class BoardProbe {
     }
   }
 
+  /** The host's CAN interface as `ip -details link show` describes it (a bridge's comes and goes). */
+  async canLink(iface: string): Promise<CanLink> {
+    const result = await this.host.run(shellCommand(['ip', '-details', 'link', 'show', iface]));
+    return parseCanLink(result.code, result.stdout);
+  }
+
+  /** The names in /dev/serial/by-id (none when the directory does not exist). */
+  private async serialsById(): Promise<string[]> {
+    const result = await this.host.run('ls -1 /dev/serial/by-id 2>/dev/null || true');
+    return result.stdout.split('\n').filter((name) => name !== '');
+  }
+
   /** UUIDs of CAN nodes sitting in Katapult (flashtool's query resets Katapult node ids first). */
   private async katapultNodes(iface: string): Promise<string[]> {
-    const result = await this.host.run(shellCommand(['python3', this.flashtool, '-i', iface, '-q']));
+    const result = await this.host.run(shellCommand([this.python, this.flashtool, '-i', iface, '-q']));
     return [...result.stdout.matchAll(/Detected UUID: ([0-9a-f]{12}), Application: Katapult/g)].map(
       (m) => m[1]!,
     );

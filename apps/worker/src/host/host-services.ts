@@ -1,4 +1,5 @@
 import type { PrinterUpdateJob } from '@lockstep/contracts';
+import { moonrakerDatabasePath } from '@lockstep/mcu';
 import { BoardProbe } from './board-probe';
 import { DetachedRunner } from './detached-runner';
 import { FirmwareStore } from './firmware-store';
@@ -39,11 +40,21 @@ export async function openHostServices(
     shell,
     probe,
     git: new GitRepository(shell, shell.path(job.paths.klipper)),
-    moonraker: new MoonrakerClient(probe),
+    moonraker: new MoonrakerClient(
+      probe,
+      moonrakerDatabasePath(shell.path(job.paths.printerConfig), shell.home),
+    ),
     klipper: new KlipperService(shell),
     journal: new JournalRepository(shell, probe),
     store: new FirmwareStore(shell),
     runner: new DetachedRunner(shell),
-    boards: new BoardProbe(shell, probe, shell.path(job.paths.flashtool), job.can, nodeIds),
+    boards: new BoardProbe(
+      shell,
+      probe,
+      shell.path(job.paths.flashtool),
+      job.can,
+      nodeIds,
+      shell.path(job.paths.python),
+    ),
   };
 }

@@ -1,6 +1,13 @@
 import type { UpdateStep } from '@lockstep/contracts';
-import { PRINT_STATE_QUERY, printActivity, type PrintActivity } from '@lockstep/mcu';
-import type { HostProbe } from './host-probe';
+import {
+  MOONRAKER_ACCESS_QUERY,
+  PRINT_STATE_QUERY,
+  printActivity,
+  type MoonrakerAccess,
+  type PrintActivity,
+} from '@lockstep/mcu';
+import type { HostProbe, ProbeAnswer } from './host-probe';
+import { RemoteCommandError } from './remote-command-error';
 
 export interface MoonrakerAnswer<T = unknown> {
   status: number;
@@ -14,19 +21,64 @@ export function mcuObjectName(mcu: string): string {
   return mcu === 'mcu' ? 'mcu' : `mcu ${mcu}`;
 }
 
-/** Moonraker's HTTP API on the printer host, asked through the probe (it listens on localhost). */
+function statusOf(answer: ProbeAnswer): number | null {
+  return answer.code === 0 && typeof answer.json?.status === 'number' ? answer.json.status : null;
+}
+
+/**
+ * Moonraker's HTTP API on the printer host, asked through the probe (it listens on localhost).
+ * Once Moonraker refuses the worker as an untrusted client (401), every request carries its API
+ * key: the probe reads it from `apiKeyDatabase` on the host for each call and sends it itself,
+ * so the key never reaches the worker, its logs or the job's data.
+ */
 export class MoonrakerClient {
-  constructor(private readonly probe: HostProbe) {}
+  private withApiKey = false;
+
+  constructor(
+    private readonly probe: HostProbe,
+    readonly apiKeyDatabase: string,
+  ) {}
 
   async request<T>(step: UpdateStep, method: 'GET' | 'POST', path: string): Promise<MoonrakerAnswer<T>> {
-    return this.probe.run<MoonrakerAnswer<T>>(step, ['moonraker', method, path]);
+    const answer = await this.send(method, path);
+    if (statusOf(answer) === null || 'error' in answer.json!) {
+      throw new RemoteCommandError(step, 'probe moonraker', answer.result);
+    }
+    return answer.json as unknown as MoonrakerAnswer<T>;
   }
 
   /** The same, or null when Moonraker could not be reached at all. */
   async tryRequest<T>(method: 'GET' | 'POST', path: string): Promise<MoonrakerAnswer<T> | null> {
-    const answer = await this.probe.ask(['moonraker', method, path]);
-    if (answer.code !== 0 || answer.json === null || typeof answer.json.status !== 'number') return null;
-    return answer.json as unknown as MoonrakerAnswer<T>;
+    const answer = await this.send(method, path);
+    return statusOf(answer) === null ? null : (answer.json as unknown as MoonrakerAnswer<T>);
+  }
+
+  /** Whether Moonraker lets the worker in, with its API key if it must. */
+  async access(): Promise<MoonrakerAccess> {
+    const answer = await this.send('GET', MOONRAKER_ACCESS_QUERY);
+    const status = statusOf(answer);
+    if (status === null) {
+      // The probe says so when it could not read the key (or refused the database path it was given).
+      const keyProblem = answer.json?.apiKey === 'unreadable' || (this.withApiKey && answer.code === 2);
+      const problem = answer.json?.error;
+      return keyProblem && typeof problem === 'string'
+        ? { kind: 'key-unreadable', problem }
+        : { kind: 'unreachable' };
+    }
+    if (status === 401 || status === 403) return { kind: 'refused', status, apiKey: this.withApiKey };
+    return { kind: 'allowed', apiKey: this.withApiKey };
+  }
+
+  private async send(method: 'GET' | 'POST', path: string): Promise<ProbeAnswer> {
+    const answer = await this.probe.ask(this.probeArgs(method, path));
+    if (this.withApiKey || statusOf(answer) !== 401) return answer;
+    this.withApiKey = true;
+    return this.probe.ask(this.probeArgs(method, path));
+  }
+
+  private probeArgs(method: 'GET' | 'POST', path: string): string[] {
+    const args = ['moonraker', method, path];
+    return this.withApiKey ? [...args, '--api-key-database', this.apiKeyDatabase] : args;
   }
 
   async printActivity(klipperActive: boolean): Promise<PrintActivity> {
@@ -78,6 +130,32 @@ export class MoonrakerClient {
         return [name, ready && typeof version === 'string' ? version : null];
       }),
     );
+  }
+
+  /**
+   * Each MCU's minimal Kconfig as Klipper reports it (`mcu_kconfig`, Klipper PR #7357: the text,
+   * or an object holding it as `defconfig`; null from older firmware, or when Klipper has not
+   * identified the MCU). `ready`: Klippy is ready, so it has identified every MCU.
+   */
+  async mcuKconfigs(
+    mcus: readonly string[],
+  ): Promise<{ ready: boolean; kconfigs: Record<string, string | null> }> {
+    const query = ['webhooks', ...mcus.map(mcuObjectName)].map(encodeURIComponent).join('&');
+    const answer = await this.tryRequest<
+      Result<{ status?: Record<string, { mcu_kconfig?: unknown; state?: unknown }> }>
+    >('GET', `/printer/objects/query?${query}`);
+    const status = answer?.status === 200 ? answer.body?.result?.status : undefined;
+    const text = (value: unknown): string | null => {
+      const defconfig =
+        typeof value === 'object' && value !== null ? (value as { defconfig?: unknown }).defconfig : value;
+      return typeof defconfig === 'string' ? defconfig : null;
+    };
+    return {
+      ready: status?.webhooks?.state === 'ready',
+      kconfigs: Object.fromEntries(
+        mcus.map((name) => [name, text(status?.[mcuObjectName(name)]?.mcu_kconfig)]),
+      ),
+    };
   }
 
   private async expectOk(step: UpdateStep, path: string): Promise<void> {

@@ -1,24 +1,29 @@
 import type { UpdateStep } from '@lockstep/contracts';
-import type { BoardState, FlashMethod, ValidatedMcu } from '@lockstep/mcu';
+import {
+  boardSettled,
+  settleWindowMs,
+  SETTLE_POLL_MS,
+  type BoardState,
+  type FlashMethod,
+  type SettleAfter,
+  type ValidatedMcu,
+} from '@lockstep/mcu';
 import type { UpdateRun } from './update-run';
 
-/** A flashed board reboots and re-enumerates (udev takes 1-3 s on real hosts): give it this long. */
-const SETTLE_AFTER_FLASH_MS = 20_000;
-/** A board that was not just flashed stays where it is: a few looks are enough. */
-const SETTLE_OTHERWISE_MS = 2_000;
-const SETTLE_POLL_MS = 500;
-
-/** The board's state once it has had time to come back from a flash or a reboot. */
+/**
+ * The board's state once it has had time to come back from a flash or a reboot: polled until it
+ * settles (boardSettled) or the window for what happened before ends.
+ */
 export async function settledState(
   run: UpdateRun,
   step: UpdateStep,
   mcu: ValidatedMcu,
   method: FlashMethod | null,
-  afterFlash: boolean,
+  after: SettleAfter,
 ): Promise<BoardState> {
-  const deadline = run.clock.now() + (afterFlash ? SETTLE_AFTER_FLASH_MS : SETTLE_OTHERWISE_MS);
+  const deadline = run.clock.now() + settleWindowMs(after);
   let state = await run.host.boards.state(step, mcu, method);
-  while (state.mode !== 'app' && run.clock.now() < deadline) {
+  while (!boardSettled(after, state) && run.clock.now() < deadline) {
     await run.clock.sleep(SETTLE_POLL_MS);
     state = await run.host.boards.state(step, mcu, method);
   }

@@ -98,7 +98,9 @@ def add_can_transport(parser):
 
 
 def add_identify(commands):
-    identify = commands.add_parser("identify", help="version and MCU type through identify")
+    identify = commands.add_parser(
+        "identify", help="version, MCU type and minimal Kconfig through identify"
+    )
     target = identify.add_mutually_exclusive_group(required=True)
     device = checked(DEVICE_RE, "an absolute device path of plain characters")
     target.add_argument("--serial", type=device, metavar="DEV")
@@ -127,6 +129,11 @@ def add_moonraker(commands):
     moon.add_argument("path", type=path, metavar="PATH")
     moon.add_argument("--body", type=json_value, metavar="JSON")
     moon.add_argument("--port", type=number_in(1, 65535, int), default=7125)
+    moon.add_argument(
+        "--api-key-database", type=checked(FILE_PATH_RE, "an absolute file path of plain characters"),
+        metavar="PATH",
+        help="send Moonraker's API key (X-Api-Key), read from its moonraker-sql.db at PATH",
+    )
     add_timeout(moon, 10.0)
 
 

@@ -9,11 +9,15 @@ import urllib.request
 from .errors import ProbeError
 
 
-
 def moonraker(args):
     address = "127.0.0.1:%d" % (args.port,)
     data = None
     headers = {"Accept": "application/json"}
+    if args.api_key_database is not None:
+        # Imported only here: a host that trusts loopback never pays for sqlite3.
+        from .moonraker_key import read_api_key
+
+        headers["X-Api-Key"] = read_api_key(args.api_key_database)
     if args.body is not None:
         data = json.dumps(args.body).encode("utf-8")
         headers["Content-Type"] = "application/json"

@@ -1,6 +1,7 @@
 """Klipper's wire protocol as the identify exchange needs it: CRC16, VLQ, message blocks, the
 identify command and response, the host side of identify, and the dictionary fields the worker
-reads. Mirrors the TypeScript codec in libs/mcu/src/protocol."""
+reads (version, build versions, MCU, app and the build's minimal Kconfig). Mirrors the
+TypeScript codec in libs/mcu/src/protocol."""
 
 import json
 import time
@@ -332,14 +333,42 @@ def identify_timeout(stream, label, timeout, received, session):
     )
 
 
-def dictionary_summary(label, compressed):
+BZIP2_MAGIC = b"BZh"
+
+
+def decompress_dictionary(label, compressed):
+    """Klipper compresses the dictionary with zlib; firmware built with bzip2 (proposed along
+    with the minimal Kconfig, Klipper PR #7357) starts with its magic."""
+    if compressed.startswith(BZIP2_MAGIC):
+        import bz2
+
+        try:
+            return bz2.decompress(compressed)
+        except (OSError, ValueError, EOFError) as exc:
+            raise ProbeError(
+                "The data dictionary read from %s (%d bytes) is not valid bzip2 data (%s): the "
+                "transfer was corrupted or the device does not run Klipper"
+                % (label, len(compressed), exc)
+            )
     try:
-        text = zlib.decompress(compressed)
+        return zlib.decompress(compressed)
     except zlib.error as exc:
         raise ProbeError(
             "The data dictionary read from %s (%d bytes) is not zlib data (%s): the transfer was "
             "corrupted or the device does not run Klipper" % (label, len(compressed), exc)
         )
+
+
+def minimal_kconfig(value):
+    """The build's minimal Kconfig (savedefconfig) as the dictionary carries it: the text, or an
+    object holding it as `defconfig`; None for firmware from before it was added."""
+    if isinstance(value, dict):
+        value = value.get("defconfig")
+    return value if isinstance(value, str) else None
+
+
+def dictionary_summary(label, compressed):
+    text = decompress_dictionary(label, compressed)
     try:
         dictionary = json.loads(text.decode("utf-8"))
     except ValueError as exc:
@@ -355,4 +384,5 @@ def dictionary_summary(label, compressed):
         "build_versions": dictionary.get("build_versions"),
         "mcu": config.get("MCU") if isinstance(config, dict) else None,
         "app": dictionary.get("app"),
+        "kconfig": minimal_kconfig(dictionary.get("kconfig")),
     }

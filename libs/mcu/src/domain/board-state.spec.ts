@@ -45,6 +45,12 @@ describe('bootloaderEvidence', () => {
     expect(bootloaderEvidence(method)).toEqual(expected);
   });
 
+  it('looks for a USB-to-CAN bridge in Katapult on USB, where its can0 is gone', () => {
+    expect(bootloaderEvidence('katapult-can', 'usb-can-bridge')).toEqual({ look: 'bridge-katapult-tty' });
+    expect(bootloaderEvidence('katapult-can', 'can')).toEqual({ look: 'katapult-can' });
+    expect(bootloaderEvidence('katapult-usb', 'usb-can-bridge')).toEqual({ look: 'katapult-tty' });
+  });
+
   it("names the bootloaders' USB ids as lsusb prints them (klipper.md §2b, §3, §5)", () => {
     expect(USB_IDS).toEqual({
       katapult: '1d50:6177',

@@ -1,3 +1,4 @@
+import type { McuKind } from '../mcu-kind';
 import type { FlashMethod } from './flash-method';
 
 /** Where a board is now: running Klipper (with the version it reports), in its bootloader, or gone. */
@@ -25,9 +26,15 @@ export function katapultDevices(serial: string): string[] {
 
 /** What shows a board sits in the bootloader its flash method uses; null: it has none to look for. */
 export type BootloaderEvidence =
-  { look: 'katapult-tty' } | { look: 'usb-id'; ids: readonly string[] } | { look: 'katapult-can' } | null;
+  | { look: 'katapult-tty' }
+  | { look: 'usb-id'; ids: readonly string[] }
+  | { look: 'katapult-can' }
+  /** A USB-to-CAN bridge in Katapult: a Katapult (or CanBoot) tty whose serial gives its UUID. */
+  | { look: 'bridge-katapult-tty' }
+  | null;
 
-export function bootloaderEvidence(method: FlashMethod | null): BootloaderEvidence {
+export function bootloaderEvidence(method: FlashMethod | null, kind?: McuKind): BootloaderEvidence {
+  if (method === 'katapult-can' && kind === 'usb-can-bridge') return { look: 'bridge-katapult-tty' };
   switch (method) {
     case 'katapult-usb':
       return { look: 'katapult-tty' };

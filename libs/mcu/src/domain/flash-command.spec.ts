@@ -6,6 +6,7 @@ import { flashCommandLine, type CommandLine, type FlashCommandInput } from './fl
 
 const KLIPPER = '/home/pi/klipper';
 const FLASHTOOL = '/home/pi/klipper/lib/katapult/flashtool.py';
+const PYTHON = '/home/pi/klippy-env/bin/python';
 const DIR = '/home/pi/.lockstep/firmware/v0.13.0-0-g1b6ba2e/abc';
 const USB_SERIAL = '/dev/serial/by-id/usb-Klipper_stm32f446xx_3B00-if00';
 const RP_SERIAL = '/dev/serial/by-id/usb-Klipper_rp2040_E662-if00';
@@ -19,6 +20,7 @@ const input = (patch: Partial<FlashCommandInput> = {}): FlashCommandInput => ({
   kconfig: { mcu: 'stm32f446xx', applicationAddress: 0x8000000 },
   klipperDir: KLIPPER,
   flashtool: FLASHTOOL,
+  python: PYTHON,
   artifactDir: DIR,
   state: APP,
   ...patch,
@@ -38,7 +40,7 @@ const rp2040Line = (device: string, mcu = 'rp2040'): CommandLine => ({
     // The helper's rule lives in src/rp2040/Makefile, which ~/klipper/.config may not select
     // (klipper.md §7): it is built in its own directory.
     { argv: ['make', '-C', 'lib/rp2040_flash', 'rp2040_flash'], quiet: true },
-    { argv: ['python3', 'scripts/flash_usb.py', '-t', mcu, '-d', device, `${DIR}/klipper.uf2`] },
+    { argv: [PYTHON, 'scripts/flash_usb.py', '-t', mcu, '-d', device, `${DIR}/klipper.uf2`] },
   ],
 });
 
@@ -54,14 +56,14 @@ describe("flashCommandLine: the tools' own command lines", () => {
     [
       'katapult-usb from the app: flashtool requests the bootloader itself',
       input(),
-      { steps: [{ argv: ['python3', FLASHTOOL, '-d', USB_SERIAL, '-f', `${DIR}/klipper.bin`] }] },
-      `python3 /home/pi/klipper/lib/katapult/flashtool.py -d ${USB_SERIAL} -f ${DIR}/klipper.bin`,
+      { steps: [{ argv: [PYTHON, FLASHTOOL, '-d', USB_SERIAL, '-f', `${DIR}/klipper.bin`] }] },
+      `/home/pi/klippy-env/bin/python /home/pi/klipper/lib/katapult/flashtool.py -d ${USB_SERIAL} -f ${DIR}/klipper.bin`,
     ],
     [
       'katapult-usb from Katapult: its own tty',
       input({ state: { mode: 'bootloader', device: KATAPULT_TTY } }),
-      { steps: [{ argv: ['python3', FLASHTOOL, '-d', KATAPULT_TTY, '-f', `${DIR}/klipper.bin`] }] },
-      `python3 /home/pi/klipper/lib/katapult/flashtool.py -d ${KATAPULT_TTY} -f ${DIR}/klipper.bin`,
+      { steps: [{ argv: [PYTHON, FLASHTOOL, '-d', KATAPULT_TTY, '-f', `${DIR}/klipper.bin`] }] },
+      `/home/pi/klippy-env/bin/python /home/pi/klipper/lib/katapult/flashtool.py -d ${KATAPULT_TTY} -f ${DIR}/klipper.bin`,
     ],
     [
       'dfu from the app: flash_usb.py asks the board to reboot into DFU',
@@ -71,7 +73,7 @@ describe("flashCommandLine: the tools' own command lines", () => {
         steps: [
           {
             argv: [
-              'python3',
+              PYTHON,
               'scripts/flash_usb.py',
               '-t',
               'stm32f446xx',
@@ -84,7 +86,7 @@ describe("flashCommandLine: the tools' own command lines", () => {
           },
         ],
       },
-      `cd /home/pi/klipper && python3 scripts/flash_usb.py -t stm32f446xx -d ${USB_SERIAL} -s 0x8000000 ${DIR}/klipper.bin`,
+      `cd /home/pi/klipper && /home/pi/klippy-env/bin/python scripts/flash_usb.py -t stm32f446xx -d ${USB_SERIAL} -s 0x8000000 ${DIR}/klipper.bin`,
     ],
     [
       'dfu from DFU without a seen USB id: the STM32 default',
@@ -94,7 +96,7 @@ describe("flashCommandLine: the tools' own command lines", () => {
         steps: [
           {
             argv: [
-              'python3',
+              PYTHON,
               'scripts/flash_usb.py',
               '-t',
               'stm32f446xx',
@@ -107,14 +109,14 @@ describe("flashCommandLine: the tools' own command lines", () => {
           },
         ],
       },
-      `cd /home/pi/klipper && python3 scripts/flash_usb.py -t stm32f446xx -d 0483:df11 -s 0x8000000 ${DIR}/klipper.bin`,
+      `cd /home/pi/klipper && /home/pi/klippy-env/bin/python scripts/flash_usb.py -t stm32f446xx -d 0483:df11 -s 0x8000000 ${DIR}/klipper.bin`,
     ],
     [
       'rp2040-bootloader from BOOTSEL without a seen USB id: the RP2040 default',
       rp2040({ mode: 'bootloader' }),
       rp2040Line('2e8a:0003'),
       // Was `make lib/rp2040_flash/rp2040_flash`, which fails unless ~/klipper/.config selects an RP2040.
-      `cd /home/pi/klipper && make -C lib/rp2040_flash rp2040_flash >/dev/null && python3 scripts/flash_usb.py -t rp2040 -d 2e8a:0003 ${DIR}/klipper.uf2`,
+      `cd /home/pi/klipper && make -C lib/rp2040_flash rp2040_flash >/dev/null && /home/pi/klippy-env/bin/python scripts/flash_usb.py -t rp2040 -d 2e8a:0003 ${DIR}/klipper.uf2`,
     ],
     [
       'katapult-can by interface and uuid',
@@ -125,10 +127,10 @@ describe("flashCommandLine: the tools' own command lines", () => {
       }),
       {
         steps: [
-          { argv: ['python3', FLASHTOOL, '-i', 'can1', '-u', '0a1b2c3d4e5f', '-f', `${DIR}/klipper.bin`] },
+          { argv: [PYTHON, FLASHTOOL, '-i', 'can1', '-u', '0a1b2c3d4e5f', '-f', `${DIR}/klipper.bin`] },
         ],
       },
-      `python3 /home/pi/klipper/lib/katapult/flashtool.py -i can1 -u 0a1b2c3d4e5f -f ${DIR}/klipper.bin`,
+      `/home/pi/klippy-env/bin/python /home/pi/klipper/lib/katapult/flashtool.py -i can1 -u 0a1b2c3d4e5f -f ${DIR}/klipper.bin`,
     ],
     [
       'sdcard with its board name',
@@ -144,19 +146,22 @@ describe("flashCommandLine: the tools' own command lines", () => {
               `${KLIPPER}/scripts/flash-sdcard.sh`,
               '-f',
               `${DIR}/klipper.bin`,
+              // With -f the script checks the result against a dictionary only when given -d.
+              '-d',
+              `${DIR}/klipper.dict`,
               '/dev/ttyACM0',
               'btt-skr-mini-e3-v2',
             ],
           },
         ],
       },
-      `/home/pi/klipper/scripts/flash-sdcard.sh -f ${DIR}/klipper.bin /dev/ttyACM0 btt-skr-mini-e3-v2`,
+      `/home/pi/klipper/scripts/flash-sdcard.sh -f ${DIR}/klipper.bin -d ${DIR}/klipper.dict /dev/ttyACM0 btt-skr-mini-e3-v2`,
     ],
     [
       'an artifact path with a space, quoted when rendered',
       input({ artifactDir: '/home/pi/a b', kconfig: { mcu: 'stm32f446xx', applicationAddress: 0x8008000 } }),
-      { steps: [{ argv: ['python3', FLASHTOOL, '-d', USB_SERIAL, '-f', '/home/pi/a b/klipper.bin'] }] },
-      `python3 /home/pi/klipper/lib/katapult/flashtool.py -d ${USB_SERIAL} -f '/home/pi/a b/klipper.bin'`,
+      { steps: [{ argv: [PYTHON, FLASHTOOL, '-d', USB_SERIAL, '-f', '/home/pi/a b/klipper.bin'] }] },
+      `/home/pi/klippy-env/bin/python /home/pi/klipper/lib/katapult/flashtool.py -d ${USB_SERIAL} -f '/home/pi/a b/klipper.bin'`,
     ],
   ])('%s', (_name, given, line, rendered) => {
     const command = flashCommandLine(given);
@@ -174,7 +179,7 @@ describe("flashCommandLine: the tools' own command lines", () => {
           steps: [
             {
               argv: [
-                'python3',
+                PYTHON,
                 'scripts/flash_usb.py',
                 '-t',
                 'stm32f446xx',
@@ -202,21 +207,30 @@ describe("flashCommandLine: the tools' own command lines", () => {
       [
         'Katapult that kept the application name, without a seen tty: the serial',
         input({ state: { mode: 'bootloader' } }),
-        { steps: [{ argv: ['python3', FLASHTOOL, '-d', USB_SERIAL, '-f', `${DIR}/klipper.bin`] }] },
+        { steps: [{ argv: [PYTHON, FLASHTOOL, '-d', USB_SERIAL, '-f', `${DIR}/klipper.bin`] }] },
       ],
       [
         'Katapult with a device but no serial in the inventory',
         input({ mcu: {}, state: { mode: 'bootloader', device: KATAPULT_TTY } }),
-        { steps: [{ argv: ['python3', FLASHTOOL, '-d', KATAPULT_TTY, '-f', `${DIR}/klipper.bin`] }] },
+        { steps: [{ argv: [PYTHON, FLASHTOOL, '-d', KATAPULT_TTY, '-f', `${DIR}/klipper.bin`] }] },
       ],
       [
         'a CAN node in Katapult: the same uuid, the default interface',
         input({ method: 'katapult-can', mcu: { canbusUuid: '11aa22bb33cc' }, state: { mode: 'bootloader' } }),
         {
           steps: [
-            { argv: ['python3', FLASHTOOL, '-i', 'can0', '-u', '11aa22bb33cc', '-f', `${DIR}/klipper.bin`] },
+            { argv: [PYTHON, FLASHTOOL, '-i', 'can0', '-u', '11aa22bb33cc', '-f', `${DIR}/klipper.bin`] },
           ],
         },
+      ],
+      [
+        'a USB-to-CAN bridge in Katapult: no can0 to reach it on, its Katapult tty',
+        input({
+          method: 'katapult-can',
+          mcu: { canbusUuid: '38c9bdae9652' },
+          state: { mode: 'bootloader', device: KATAPULT_TTY },
+        }),
+        { steps: [{ argv: [PYTHON, FLASHTOOL, '-d', KATAPULT_TTY, '-f', `${DIR}/klipper.bin`] }] },
       ],
       [
         'DFU at the USB id seen, though the inventory has no serial',
@@ -226,7 +240,7 @@ describe("flashCommandLine: the tools' own command lines", () => {
           steps: [
             {
               argv: [
-                'python3',
+                PYTHON,
                 'scripts/flash_usb.py',
                 '-t',
                 'stm32f446xx',

@@ -21,6 +21,8 @@ export interface FlashCommandInput {
   /** Absolute paths on the printer host. */
   klipperDir: string;
   flashtool: string;
+  /** The interpreter of Klipper's and Katapult's Python tools (klippy's virtualenv: it has pyserial). */
+  python: string;
   /** The stored build: klipper.elf / .bin / .uf2 and klipper.dict. */
   artifactDir: string;
   /** Where the board is now: a board in its bootloader is addressed by its bootloader's device (tty or USB id). */
@@ -38,7 +40,7 @@ const rpBootRom = (mcu: string): string => USB_IDS.rpBootRom[mcu === 'rp2350' ? 
  * flash-sdcard.sh for SD-card bootloaders.
  */
 export function flashCommandLine(input: FlashCommandInput): CommandLine {
-  const { mcu, artifactDir, klipperDir, flashtool, state } = input;
+  const { mcu, artifactDir, klipperDir, flashtool, python, state } = input;
   const inBootloader = state.mode === 'bootloader';
   const need = (value: string | undefined, field: string): string => {
     if (value === undefined) throw new Error(`a ${input.method} flash needs the MCU's ${field}`);
@@ -49,14 +51,20 @@ export function flashCommandLine(input: FlashCommandInput): CommandLine {
       return { steps: [{ argv: ['sudo', '-n', `${klipperDir}/scripts/flash-linux.sh`, artifactDir] }] };
     case 'katapult-usb': {
       const device = inBootloader && state.device ? state.device : need(mcu.serial, 'serial');
-      return { steps: [{ argv: ['python3', flashtool, '-d', device, '-f', `${artifactDir}/klipper.bin`] }] };
+      return { steps: [{ argv: [python, flashtool, '-d', device, '-f', `${artifactDir}/klipper.bin`] }] };
     }
     case 'katapult-can':
+      // A USB-to-CAN bridge in Katapult has no can0 to be reached on: it shows as a Katapult tty.
+      if (inBootloader && state.device) {
+        return {
+          steps: [{ argv: [python, flashtool, '-d', state.device, '-f', `${artifactDir}/klipper.bin`] }],
+        };
+      }
       return {
         steps: [
           {
             argv: [
-              'python3',
+              python,
               flashtool,
               '-i',
               mcu.canInterface ?? 'can0',
@@ -75,7 +83,8 @@ export function flashCommandLine(input: FlashCommandInput): CommandLine {
         steps: [
           {
             argv: [
-              'python3',
+              // What `make flash PYTHON=<python>` runs; flash_usb.py hands its own interpreter on to flashtool.py.
+              python,
               'scripts/flash_usb.py',
               '-t',
               input.kconfig.mcu,
@@ -98,7 +107,8 @@ export function flashCommandLine(input: FlashCommandInput): CommandLine {
           { argv: ['make', '-C', 'lib/rp2040_flash', 'rp2040_flash'], quiet: true },
           {
             argv: [
-              'python3',
+              // What `make flash PYTHON=<python>` runs; flash_usb.py hands its own interpreter on to flashtool.py.
+              python,
               'scripts/flash_usb.py',
               '-t',
               input.kconfig.mcu,
@@ -117,6 +127,10 @@ export function flashCommandLine(input: FlashCommandInput): CommandLine {
               `${klipperDir}/scripts/flash-sdcard.sh`,
               '-f',
               `${artifactDir}/klipper.bin`,
+              // Only the default out/klipper.bin implies its dictionary: without -d the script
+              // cannot tell the new firmware from an unchanged one.
+              '-d',
+              `${artifactDir}/klipper.dict`,
               need(mcu.serial, 'serial'),
               need(mcu.sdcardBoard, 'sdcardBoard'),
             ],

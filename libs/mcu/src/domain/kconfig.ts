@@ -103,8 +103,15 @@ function checkString(value: string): { value: string } | { error: string } {
   return { value };
 }
 
-/** Syntax only: every line checked, each symbol once. Shared by parsing and hashing. */
-function readEntries(text: string, source: string): KconfigEntry[] {
+/**
+ * Syntax only: every line checked, each symbol once. Shared by parsing and hashing; `onNotSet`
+ * hears of each "is not set" line, which the entries leave out.
+ */
+function readEntries(
+  text: string,
+  source: string,
+  onNotSet?: (name: string, line: number) => void,
+): KconfigEntry[] {
   const entries: KconfigEntry[] = [];
   const firstSeen = new Map<string, number>();
   const note = (name: string, line: number): void => {
@@ -124,6 +131,7 @@ function readEntries(text: string, source: string): KconfigEntry[] {
       const name = notSet[1]!;
       if (!NAME.test(name)) throw new KconfigError(source, line, null, `invalid symbol name CONFIG_${name}`);
       note(name, line);
+      onNotSet?.(name, line);
       return;
     }
     if (content.startsWith('#')) return;
@@ -296,4 +304,24 @@ export function normaliseKconfig(text: string, source = '.config'): string {
  */
 export function kconfigHash(text: string, source = '.config'): string {
   return createHash('sha256').update(normaliseKconfig(text, source)).digest('hex');
+}
+
+/** One symbol a Kconfig text names, as written: `n` for an "is not set" line. */
+export interface KconfigAssignment {
+  name: string;
+  /** The value as written, quotes included; `n` for "is not set". */
+  raw: string;
+  line: number;
+}
+
+/**
+ * Every symbol the text assigns, "is not set" lines included, in line order: what a minimal
+ * Kconfig (`make savedefconfig`) says, where a `n` can differ from the default.
+ */
+export function kconfigAssignments(text: string, source = '.config'): KconfigAssignment[] {
+  const unset: KconfigAssignment[] = [];
+  const entries = readEntries(text, source, (name, line) => unset.push({ name, raw: 'n', line }));
+  return [...entries.map(({ name, raw, line }) => ({ name, raw, line })), ...unset].sort(
+    (a, b) => a.line - b.line,
+  );
 }

@@ -1,7 +1,7 @@
 import { printActivity, type PrintActivity } from './print-activity';
 
 const AUTH_HINT =
-  'give the worker a Moonraker API key (X-Api-Key) or add its address to trusted_clients in moonraker.conf';
+  "Lockstep asks Moonraker on the printer itself (127.0.0.1) with the API key it reads from Moonraker's database: add 127.0.0.1 to trusted_clients in moonraker.conf, or make ~/printer_data/database/moonraker-sql.db readable by the SSH user";
 const LOG_HINT = 'read moonraker.log on the host for the error';
 const IDLE: PrintActivity = { kind: 'idle' };
 

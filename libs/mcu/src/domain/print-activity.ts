@@ -26,7 +26,7 @@ const PRINT_STATS_STATES: readonly unknown[] = [
 const IDLE_TIMEOUT_STATES: readonly unknown[] = ['Printing', 'Ready', 'Idle'];
 
 const AUTH_HINT =
-  'give the worker a Moonraker API key (X-Api-Key) or add its address to trusted_clients in moonraker.conf';
+  "Lockstep asks Moonraker on the printer itself (127.0.0.1) with the API key it reads from Moonraker's database: add 127.0.0.1 to trusted_clients in moonraker.conf, or make ~/printer_data/database/moonraker-sql.db readable by the SSH user";
 
 /**
  * A print that runs or is paused, or Klipper busy with moves or a macro (idle_timeout

@@ -1,5 +1,7 @@
 import type { PrinterUpdateJob } from '@lockstep/contracts';
+import { validJobInput } from '@lockstep/contracts/src/fixtures/printer-update-jobs';
 import type { Journal } from '@lockstep/mcu';
+import { F446_USB_DFU } from '@lockstep/mcu/src/domain/fixtures/kconfigs';
 import { LeaseLostError } from '../../lease/printer-lease';
 import { UpdateFailure } from '../errors';
 import type { FakeHost, FlashScript } from '../testing/fake-host';
@@ -55,7 +57,7 @@ describe('flash: the fixed order, one journaled run at a time', () => {
     expect(fake.runner.started.slice(0, 2).map((s) => [s.command, s.timeoutSeconds])).toEqual([
       [`sudo -n /home/pi/klipper/scripts/flash-linux.sh ${firmware(fake, 'host')}`, 300],
       [
-        `python3 /home/pi/klipper/lib/katapult/flashtool.py -d ${MAINBOARD} -f ${firmware(fake, 'mcu')}/klipper.bin`,
+        `/home/pi/klippy-env/bin/python /home/pi/klipper/lib/katapult/flashtool.py -d ${MAINBOARD} -f ${firmware(fake, 'mcu')}/klipper.bin`,
         300,
       ],
     ]);
@@ -101,10 +103,10 @@ describe('flash: the fixed order, one journaled run at a time', () => {
 
     const commands = fake.runner.started.map((s) => s.command);
     expect(commands[2]).toBe(
-      `python3 /home/pi/klipper/lib/katapult/flashtool.py -d /dev/serial/by-id/usb-katapult_stm32f446xx_3B0029001951303432323631-if00 -f ${firmware(fake, 'mcu')}/klipper.bin`,
+      `/home/pi/klippy-env/bin/python /home/pi/klipper/lib/katapult/flashtool.py -d /dev/serial/by-id/usb-katapult_stm32f446xx_3B0029001951303432323631-if00 -f ${firmware(fake, 'mcu')}/klipper.bin`,
     );
     expect(commands[4]).toBe(
-      `cd /home/pi/klipper && make -C lib/rp2040_flash rp2040_flash >/dev/null && python3 scripts/flash_usb.py -t rp2040 -d 2e8a:0003 ${firmware(fake, 'probe')}/klipper.uf2`,
+      `cd /home/pi/klipper && make -C lib/rp2040_flash rp2040_flash >/dev/null && /home/pi/klippy-env/bin/python scripts/flash_usb.py -t rp2040 -d 2e8a:0003 ${firmware(fake, 'probe')}/klipper.uf2`,
     );
   });
 });
@@ -278,5 +280,102 @@ describe('flash: I3, resuming after a crash', () => {
 
     expect(run.journal?.mcus.mcu).toEqual({ state: 'verified', attempts: 0, run: RUN });
     expect(runs(fake)).toEqual(['flash-probe-1', 'flash-ebb36-1', 'flash-sb2209-1']);
+  });
+});
+
+describe('flash: judged by the version read back, not by the exit code alone', () => {
+  /** dfu-util 0.9 after a good `:leave` flash: exit 74, and flash_usb.py then exits 255; the board reboots. */
+  const DFU_09: FlashScript = {
+    code: 255,
+    output:
+      'Download done.\nFile downloaded successfully\nSubmitting leave request...\ndfu-util: Error during download get_status\n\nFailed to flash to /dev/serial/by-id/usb-Klipper_stm32f446xx_3B00-if00: Error running dfu-util\n',
+    board: 'app',
+    returnsAfterMs: 3000,
+  };
+
+  /** The voron printer with its mainboard on ST's DFU bootloader instead of Katapult. */
+  const dfuJob = (): PrinterUpdateJob =>
+    voronJob({
+      mcus: (validJobInput().mcus as Record<string, unknown>[]).map((m) =>
+        m.name === 'mcu' ? { ...m, bootloader: 'dfu', kconfig: F446_USB_DFU } : m,
+      ),
+    });
+
+  it('counts a non-zero exit followed by the board at the target, after its 1-3 s reboot, as flashed, with a warning', async () => {
+    const { fake, run } = await atFlash(dfuJob());
+    scriptFlashes(fake, ['ok'], { mcu: [DFU_09] });
+
+    await flashBoards(run, run.requireTarget());
+
+    expect(runs(fake)).toEqual([
+      'flash-host-1',
+      'flash-mcu-1',
+      'flash-probe-1',
+      'flash-ebb36-1',
+      'flash-sb2209-1',
+    ]);
+    expect(fake.journal.current?.mcus.mcu).toMatchObject({ state: 'verified', attempts: 1 });
+    expect(run.warnings).toEqual([
+      `[mcu] flash_usb.py exited 255 ("dfu-util: Error during download get_status"), but the board then reported ${V13.version}, the target: counted as flashed, judged by the version read back`,
+    ]);
+  });
+
+  it.each<[string, FlashScript, string]>([
+    [
+      'still in its bootloader',
+      { code: 255, output: 'Error running dfu-util\n', board: 'bootloader' },
+      '[mcu] is still in its bootloader after 1 flash attempt',
+    ],
+    [
+      'at the version it ran before',
+      { code: 255, output: 'Error running dfu-util\n', board: 'unchanged' },
+      `[mcu] reports ${V12.version} after 1 flash attempt, expected ${V13.version}`,
+    ],
+    [
+      'gone for longer than a reboot takes',
+      { code: 255, output: 'Error running dfu-util\n', board: 'app', returnsAfterMs: 25_000 },
+      '[mcu] did not come back after the flash and is not in its bootloader; not flashing it blindly',
+    ],
+  ])(
+    'fails a non-zero exit with the board %s, as before, and warns of nothing',
+    async (_what, script, reason) => {
+      const { fake, run } = await atFlash(voronJob({ policy: { maxFlashAttempts: 1 } }));
+      scriptFlashes(fake, ['ok'], { mcu: [script] });
+
+      await expect(flashBoards(run, run.requireTarget())).rejects.toMatchObject({
+        message: reason,
+        details: { mcu: 'mcu', exitCode: 255 },
+      });
+      expect(run.warnings).toEqual([]);
+    },
+  );
+
+  it('looks at a board left in its bootloader by a failed run once, without waiting out the reboot window', async () => {
+    const { fake, run } = await atFlash(voronJob({ policy: { maxFlashAttempts: 1 } }));
+    scriptFlashes(fake, ['ok'], { mcu: ['fails'] });
+    fake.clearLog();
+
+    await flashBoards(run, run.requireTarget()).catch(() => undefined);
+
+    const looks = fake.calls.filter((c) => c === 'boards.state mcu');
+    // One look before the run, one after it: the failed tool left the board where it stays.
+    expect(looks).toHaveLength(2);
+  });
+
+  it('runs flash_usb.py and flashtool.py with the job’s interpreter (paths.python)', async () => {
+    const job = voronJob({ paths: { python: '/opt/klipper-env/bin/python3' } });
+    const { fake, run } = await atFlash(job);
+    scriptFlashes(fake, ['ok']);
+
+    await flashBoards(run, run.requireTarget());
+
+    const commands = fake.runner.started.map((s) => s.command);
+    expect(commands[1]).toMatch(
+      /^\/opt\/klipper-env\/bin\/python3 \/home\/pi\/klipper\/lib\/katapult\/flashtool\.py -d /,
+    );
+    expect(commands[2]).toMatch(/&& \/opt\/klipper-env\/bin\/python3 scripts\/flash_usb\.py -t rp2040 /);
+    expect(commands[3]).toMatch(
+      /^\/opt\/klipper-env\/bin\/python3 \/home\/pi\/klipper\/lib\/katapult\/flashtool\.py -i can0 /,
+    );
   });
 });

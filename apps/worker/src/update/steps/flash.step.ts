@@ -1,8 +1,11 @@
 import type { UpdateStep } from '@lockstep/contracts';
 import {
+  bridgeBusCheck,
   flashCommandLine,
+  flashExitWarning,
   mcuLabel,
   nextFlashAction,
+  settleAfter,
   type FlashMethod,
   type JournalVersion,
   type ValidatedMcu,
@@ -16,6 +19,47 @@ import type { UpdateRun } from '../update-run';
 import type { Step } from './step';
 
 type FlashStep = Extract<UpdateStep, 'flash' | 'rollback'>;
+
+/** A bridge re-enumerates and hotplug brings its CAN interface up again within seconds. */
+const BRIDGE_BUS_RETURN_MS = 30_000;
+const BRIDGE_BUS_POLL_MS = 500;
+
+/**
+ * After a USB-to-CAN bridge's flash its CAN interface (down since the flash began) must come
+ * back, up and at the bitrate it had, before any node on it can be read. A bridge left in Katapult
+ * is for the flash loop to retry; one that is neither is a held failure naming it.
+ */
+async function awaitBridgeBus(
+  run: UpdateRun,
+  step: FlashStep,
+  mcu: ValidatedMcu,
+  method: FlashMethod,
+  bitrateBefore: number | null,
+  last: DetachedRun,
+): Promise<void> {
+  const iface = mcu.canInterface ?? 'can0';
+  const deadline = run.clock.now() + BRIDGE_BUS_RETURN_MS;
+  let check = bridgeBusCheck(iface, await run.host.boards.canLink(iface), bitrateBefore);
+  while (!check.ready && run.clock.now() < deadline) {
+    await run.clock.sleep(BRIDGE_BUS_POLL_MS);
+    check = bridgeBusCheck(iface, await run.host.boards.canLink(iface), bitrateBefore);
+  }
+  if (check.ready) return;
+  if ((await run.host.boards.state(step, mcu, method)).mode === 'bootloader') return;
+  const journal = run.journal!;
+  journal.mcus[mcu.name]!.state = 'failed';
+  await run.saveJournal();
+  throw new UpdateFailure(
+    step,
+    `${mcuLabel(mcu.name)} is the USB-to-CAN bridge: after its flash ${iface} did not come back within ${BRIDGE_BUS_RETURN_MS / 1000} s (${check.detail}), so no CAN node behind it can be reached`,
+    {
+      mcu: mcu.name,
+      hint: `check the bridge's USB cable and \`ip -details link show ${iface}\`; ${iface} needs \`allow-hotplug ${iface}\` in /etc/network/interfaces.d/${iface} to come back after a reset; if the bridge sits in Katapult (\`ls /dev/serial/by-id\`), run the update again`,
+      exitCode: last.code,
+      output: flashOutput(run, last),
+    },
+  );
+}
 
 /** Waits for a flash run; one found in the journal after a crash may never have started. */
 async function finishRun(
@@ -50,13 +94,18 @@ async function flashBoard(
   const record = run.record(mcu.name);
   const artifactDir = run.host.store.dir(version, mcu.kconfigHash);
   let last: DetachedRun | null = null;
+  const bridge = mcu.kind === 'usb-can-bridge';
+  // What the bridge's CAN interface ran at before this job took it down (unknown on a resume).
+  let bridgeBitrate: number | null = null;
   if (entry.state === 'flashing' && entry.run) {
     last = await finishRun(run, entry.run, mcu, false);
     entry.state = last.code === 0 ? 'flashed' : 'failed';
   }
   for (;;) {
-    // A run that just ended well (this job's, or one found in the journal) reboots the board: wait for it.
-    const state = await settledState(run, step, mcu, method, last?.code === 0);
+    if (bridge && last?.code === 0) await awaitBridgeBus(run, step, mcu, method, bridgeBitrate, last);
+    // A run that just ended (this job's, or one found in the journal) may have rebooted the board,
+    // whatever its exit code: wait for it, and judge the flash by what the board reports.
+    const state = await settledState(run, step, mcu, method, settleAfter(last));
     if (record.versionBefore === null && state.mode === 'app' && entry.attempts === 0)
       record.versionBefore = state.version;
     record.flashAttempts = entry.attempts;
@@ -71,6 +120,18 @@ async function flashBoard(
       versionBefore: record.versionBefore,
     });
     if (action.action === 'verified') {
+      if (last && (last.code !== 0 || last.timedOut) && state.mode === 'app') {
+        run.warnings.push(
+          flashExitWarning({
+            mcu: mcu.name,
+            method,
+            code: last.code,
+            timedOut: last.timedOut,
+            version: state.version,
+            output: lastLines(last.output),
+          }),
+        );
+      }
       entry.state = 'verified';
       await run.saveJournal();
       return;
@@ -95,6 +156,10 @@ async function flashBoard(
         },
       );
     }
+    if (bridge && state.mode === 'app') {
+      const link = await run.host.boards.canLink(mcu.canInterface ?? 'can0');
+      if (link.exists && link.up) bridgeBitrate = link.bitrate;
+    }
     const id = `flash-${mcu.name}-${entry.attempts + 1}-${run.clock.now()}`;
     Object.assign(entry, { attempts: entry.attempts + 1, state: 'flashing', run: id });
     record.flashAttempts = entry.attempts;
@@ -105,6 +170,7 @@ async function flashBoard(
       kconfig: mcu.parsedKconfig,
       klipperDir: run.host.git.dir,
       flashtool: run.host.shell.path(run.job.paths.flashtool),
+      python: run.host.shell.path(run.job.paths.python),
       artifactDir,
       state,
     });

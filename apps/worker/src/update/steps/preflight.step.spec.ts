@@ -22,7 +22,7 @@ import { preflight } from './preflight.step';
 
 const MAINBOARD = '/dev/serial/by-id/usb-Klipper_stm32f446xx_3B0029001951303432323631-if00';
 const AUTH_HINT =
-  'give the worker a Moonraker API key (X-Api-Key) or add its address to trusted_clients in moonraker.conf';
+  "Lockstep asks Moonraker on the printer itself (127.0.0.1) with the API key it reads from Moonraker's database: add 127.0.0.1 to trusted_clients in moonraker.conf, or make ~/printer_data/database/moonraker-sql.db readable by the SSH user";
 
 async function atPreflight(
   job: PrinterUpdateJob,
@@ -70,6 +70,8 @@ describe('preflight: checks before anything changes', () => {
     });
     expect(fake.calls.filter((c) => c.startsWith('shell.'))).toEqual([
       'shell.canBitrate can0',
+      "shell.run /home/pi/klippy-env/bin/python -c 'import serial'",
+      'shell.run rp2040_flash prerequisites',
       `shell.pathExists ${MAINBOARD}`,
       'shell.pathExists /dev/serial/by-id/usb-Klipper_rp2040_E6625C05E7995B29-if00',
       'shell.pathExists /tmp/klipper_host_mcu',
@@ -262,8 +264,8 @@ describe('preflight: I4, never interrupt a print', () => {
 
   it.each([
     [
-      'Moonraker answers 401',
-      (f: FakeHost) => (f.moonraker.status = 401),
+      'Moonraker answers the print-state query 401',
+      (f: FakeHost) => f.moonraker.statusOf.set('/printer/objects/query?print_stats&idle_timeout', 401),
       'Moonraker answered HTTP 401 to the print-state query, so whether the printer prints is unknown',
       AUTH_HINT,
     ],
@@ -296,5 +298,102 @@ describe('preflight: I4, never interrupt a print', () => {
       "could not pause Moonraker's job queue: probe moonraker exited with 1: GET /server/job_queue/status: [Errno 111] Connection refused",
     ]);
     expect(fake.events).toEqual(['journal.write in-progress preflight']);
+  });
+});
+
+describe("preflight: the flash tools' prerequisites, before anything is stopped", () => {
+  const PY_CHECK = "shell.run /home/pi/klippy-env/bin/python -c 'import serial'";
+  const HELPER_CHECK = 'shell.run rp2040_flash prerequisites';
+
+  it.each<[string, 'missing' | 'no-pyserial', Record<string, unknown>]>([
+    [
+      'an interpreter that does not exist',
+      'missing',
+      refusal(
+        "~/klippy-env/bin/python (paths.python) does not exist or is not executable: Klipper's and Katapult's flash tools run with it",
+        {
+          hint: "give the job the interpreter klippy runs with (the klipper service's ExecStart, usually ~/klippy-env/bin/python), or recreate Klipper's virtualenv (KIAUH)",
+        },
+      ),
+    ],
+    [
+      'an interpreter without pyserial',
+      'no-pyserial',
+      refusal(
+        "~/klippy-env/bin/python (paths.python) cannot import pyserial, which Katapult's flashtool.py and flash_usb.py need",
+        {
+          hint: 'install it there: `~/klippy-env/bin/pip install pyserial`, then run the update again',
+          exitCode: 1,
+          output: expect.arrayContaining(["ModuleNotFoundError: No module named 'serial'"]),
+        },
+      ),
+    ],
+  ])('refuses %s', async (_what, python, expected) => {
+    const { fake, run } = await atPreflight(voronJob(), (f) => (f.shell.python = python));
+
+    await expect(preflight(run)).rejects.toMatchObject(expected);
+    expect(fake.calls).toContain(PY_CHECK);
+    expect(fake.events).toEqual([]);
+    expect(run.journal).toBeNull();
+  });
+
+  it('names the system package for the system python3', async () => {
+    const { run } = await atPreflight(voronJob({ paths: { python: '/usr/bin/python3' } }), (f) => {
+      f.shell.python = 'no-pyserial';
+    });
+
+    await expect(preflight(run)).rejects.toMatchObject({
+      details: { hint: 'install it there: `sudo apt-get install python3-serial`, then run the update again' },
+    });
+  });
+
+  it.each<[string, { pkgConfig: boolean; libusb: boolean }, string]>([
+    ['pkg-config', { pkgConfig: false, libusb: false }, 'pkg-config is not installed'],
+    [
+      'libusb-1.0',
+      { pkgConfig: true, libusb: false },
+      'pkg-config finds no libusb-1.0 (its development package is not installed)',
+    ],
+  ])(
+    'refuses an RP2040 in its boot ROM when the helper is not built and %s is missing',
+    async (_what, has, problem) => {
+      const { fake, run } = await atPreflight(
+        voronJob(),
+        (f) => (f.shell.rp2040Helper = { built: false, ...has }),
+      );
+
+      await expect(preflight(run)).rejects.toMatchObject(
+        refusal(
+          `[mcu probe] is flashed with Klipper's rp2040_flash helper, which is not built and cannot be: ${problem}`,
+          {
+            mcu: 'probe',
+            hint: 'install its build dependencies on the host (`sudo apt-get install pkg-config libusb-1.0-0-dev`), then run the update again',
+          },
+        ),
+      );
+      expect(fake.events).toEqual([]);
+    },
+  );
+
+  it.each([
+    ['the helper is built, whatever the build needs', { built: true, pkgConfig: false, libusb: false }],
+    ['it can be built', { built: false, pkgConfig: true, libusb: true }],
+  ])('passes the RP2040 when %s', async (_what, helper) => {
+    const { fake, run } = await atPreflight(voronJob(), (f) => (f.shell.rp2040Helper = helper));
+
+    await expect(preflight(run)).resolves.toBeUndefined();
+    expect(fake.calls).toContain(HELPER_CHECK);
+  });
+
+  it('does not look when every board already runs the target: no tool will run', async () => {
+    const job = voronJob();
+    const fake = healthyPrinter(job, V13);
+    fake.shell.python = 'missing';
+    fake.shell.rp2040Helper = { built: false, pkgConfig: false, libusb: false };
+    const { run } = await atPreflight(job, () => undefined, fake);
+
+    await expect(preflight(run)).resolves.toMatchObject({ outcome: 'already-current' });
+    expect(fake.calls).not.toContain(PY_CHECK);
+    expect(fake.calls).not.toContain(HELPER_CHECK);
   });
 });

@@ -1,5 +1,9 @@
 import { openJournal, parseKlipperVersion, requiredCanBitrates, versionsMatch } from '@lockstep/mcu';
 import { mcuLabel } from '@lockstep/mcu';
+import { checkKconfigsMatch } from '../checks/kconfig-match';
+import { checkMoonrakerAccess } from '../checks/moonraker-access';
+import { checkRp2040Helper } from '../checks/rp2040-helper';
+import { checkToolInterpreter } from '../checks/tool-interpreter';
 import { UpdateFailure } from '../errors';
 import { pauseJobQueue, waitUntilIdle } from '../print-guard';
 import type { Finish, UpdateRun } from '../update-run';
@@ -84,9 +88,13 @@ export async function preflight(run: UpdateRun): Promise<Finish | void> {
       },
     );
   }
+  await checkMoonrakerAccess(run);
   await checkCanInterfaces(run);
+  await checkToolInterpreter(run);
+  await checkRp2040Helper(run);
   const klipperActive = await run.host.klipper.isActive();
   if (!run.stoppedKlipper) await checkDevicesPresent(run, klipperActive);
+  await checkKconfigsMatch(run, klipperActive);
   run.journal = openJournal({
     owner: { jobId: run.jobId, leaseToken: run.leaseToken, printerId: run.job.printerId, mode: run.job.mode },
     previous: run.start.kind === 'needs-attention' ? null : run.start.previous,

@@ -20,7 +20,7 @@ export async function verifyBoards(
   }
   const wrong: { name: string; saw: string }[] = [];
   for (const mcu of run.mcus) {
-    const state = await settledState(run, step, mcu, run.methodOf(mcu.name), true);
+    const state = await settledState(run, step, mcu, run.methodOf(mcu.name), 'run-ok');
     const record = run.record(mcu.name);
     record.versionAfter = state.mode === 'app' ? state.version : null;
     if (record.versionAfter === null || !versionsMatch(record.versionAfter, goal.version)) {

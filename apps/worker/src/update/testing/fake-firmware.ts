@@ -7,6 +7,7 @@ import {
   katapultDevices,
   USB_IDS,
   type BoardState,
+  type CanLink,
   type FlashMethod,
   type ValidatedMcu,
 } from '@lockstep/mcu';
@@ -48,6 +49,8 @@ export interface FakeBoard {
   later?: { at: number; state: BoardState };
   /** What each flash run of this board does, in order; one more run than scripted fails the test. */
   flashes: FlashScript[];
+  /** The minimal Kconfig its firmware reports (Klipper PR #7357); null or absent: older firmware. */
+  kconfig?: string | null;
 }
 
 export class FakeStore {
@@ -268,7 +271,21 @@ export class FakeBoards {
         mcu.name,
       );
     }
-    return { version: state.version, build_versions: null, mcu: null, app: 'Klipper' };
+    const kconfig = this.board(mcu.name).kconfig ?? null;
+    return { version: state.version, build_versions: null, mcu: null, app: 'Klipper', kconfig };
+  }
+
+  /** What `ip -details link show` says of an interface from `at` on (a bridge's comes and goes); else from shell.can. */
+  readonly canLinks = new Map<string, { at: number; link: CanLink }[]>();
+
+  async canLink(iface: string): Promise<CanLink> {
+    this.host.call(`boards.canLink ${iface}`);
+    const scripted = (this.canLinks.get(iface) ?? []).filter((s) => s.at <= this.host.clock.now()).pop();
+    if (scripted) return { ...scripted.link };
+    const bitrate = this.host.shell.can.get(iface);
+    return bitrate === undefined || bitrate === null
+      ? { exists: false, up: false, bitrate: null }
+      : { exists: true, up: true, bitrate };
   }
 
   async state(_step: UpdateStep, mcu: ValidatedMcu, method: FlashMethod | null): Promise<BoardState> {

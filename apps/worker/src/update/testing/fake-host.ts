@@ -45,6 +45,10 @@ class FakeShell {
   readonly buildFailures = new Map<string, { code: number; output: string }>();
   /** Builds of these Kconfig hashes stamp klipper.dict with this version instead of the commit's describe. */
   readonly buildVersions = new Map<string, string>();
+  /** The job's Python interpreter on the host (`paths.python`): fine, not there, or without pyserial. */
+  python: 'ok' | 'missing' | 'no-pyserial' = 'ok';
+  /** What the host has of Klipper's rp2040_flash helper and of what its build needs. */
+  rp2040Helper = { built: true, pkgConfig: true, libusb: true };
 
   constructor(private readonly host: FakeHost) {}
 
@@ -60,6 +64,8 @@ class FakeShell {
     command: string,
     options: { timeoutSeconds?: number; stdin?: string } = {},
   ): Promise<RemoteResult> {
+    const check = this.toolCheck(command);
+    if (check) return check;
     const out = /^make KCONFIG_CONFIG=\S+ OUT=(\S+)\/$/m.exec(command)?.[1];
     const worktree = /^cd (\S+)$/m.exec(command)?.[1];
     if (out === undefined || worktree === undefined) {
@@ -82,6 +88,44 @@ class FakeShell {
     const sha = createHash('sha256').update(`${built}/${hash}/${file}`).digest('hex');
     const stdout = `  Linking out/klipper.elf\n${BUILD_DICT_MARK}\n${JSON.stringify({ version: built })}\n${BUILD_SHA_MARK}\n${sha}  ${file}\n`;
     return { code: 0, stdout, stderr: '', durationMs: 0, timedOut: false };
+  }
+
+  /** The preflight's read-only looks at the flash tools' interpreter and the RP2040 helper. */
+  private toolCheck(command: string): RemoteResult | null {
+    const done = (code: number, stdout: string): RemoteResult => ({
+      code,
+      stdout,
+      stderr: '',
+      durationMs: 0,
+      timedOut: false,
+    });
+    const python = /^if \[ ! -x (\S+) \]; then exit 3; fi; \1 -c 'import serial' 2>&1$/.exec(command)?.[1];
+    if (python !== undefined) {
+      this.host.call(`shell.run ${python} -c 'import serial'`);
+      if (this.python === 'missing') return done(3, '');
+      if (this.python === 'no-pyserial')
+        return done(
+          1,
+          'Traceback (most recent call last):\n  File "<string>", line 1, in <module>\nModuleNotFoundError: No module named \'serial\'\n',
+        );
+      return done(0, '');
+    }
+    if (
+      command.includes('/lib/rp2040_flash/rp2040_flash') &&
+      command.includes('pkg-config --exists libusb-1.0')
+    ) {
+      this.host.call('shell.run rp2040_flash prerequisites');
+      const { built, pkgConfig, libusb } = this.rp2040Helper;
+      const lines = [built && 'built', pkgConfig && 'pkg-config', pkgConfig && libusb && 'libusb-1.0'];
+      return done(
+        0,
+        lines
+          .filter(Boolean)
+          .map((l) => `${l}\n`)
+          .join(''),
+      );
+    }
+    return null;
   }
 
   async check(step: UpdateStep, what: string, command: string): Promise<string> {

@@ -1,5 +1,11 @@
 import type { UpdateStep } from '@lockstep/contracts';
-import { printActivity, PRINT_STATE_QUERY, type PrintActivity } from '@lockstep/mcu';
+import {
+  MOONRAKER_ACCESS_QUERY,
+  printActivity,
+  PRINT_STATE_QUERY,
+  type MoonrakerAccess,
+  type PrintActivity,
+} from '@lockstep/mcu';
 import { RemoteCommandError } from '../../host/remote-command-error';
 import type { FakeHost } from './fake-host';
 import { remoteFailure } from './host-layout';
@@ -20,8 +26,29 @@ export class FakeMoonraker {
   startupMs = 1000;
   /** What Moonraker says an MCU runs, where that differs from what the board itself answers. */
   readonly reports = new Map<string, string | null>();
+  /** Where the client has the probe read Moonraker's API key. */
+  readonly apiKeyDatabase = '/home/pi/printer_data/database/moonraker-sql.db';
+  /**
+   * How Moonraker's authorization takes the worker: as a trusted client, or only with the API key
+   * the probe reads on the host (`problem`: why it cannot). A 401 `status` refuses even the key.
+   * The other answers are those Moonraker gives once it let the worker in.
+   */
+  authorization: { apiKey: false } | { apiKey: true; problem?: string } = { apiKey: false };
 
   constructor(private readonly host: FakeHost) {}
+
+  async access(): Promise<MoonrakerAccess> {
+    this.host.call('moonraker.access');
+    if (!this.up) return { kind: 'unreachable' };
+    const status = this.statusFor(MOONRAKER_ACCESS_QUERY);
+    // A 401 makes the client retry with the key, so a lasting one is a refusal of the key too.
+    const apiKey = this.authorization.apiKey || status === 401;
+    if (this.authorization.apiKey && this.authorization.problem !== undefined) {
+      return { kind: 'key-unreadable', problem: this.authorization.problem };
+    }
+    if (status === 401 || status === 403) return { kind: 'refused', status, apiKey };
+    return { kind: 'allowed', apiKey };
+  }
 
   private statusFor(path: string): number {
     return this.statusOf.get(path) ?? this.status;
@@ -90,6 +117,22 @@ export class FakeMoonraker {
     if (clock.now() < (klipper.startedAt ?? -Infinity) + this.startupMs)
       return { state: 'startup', message: 'Printer is not ready' };
     return { ...this.klippy };
+  }
+
+  async mcuKconfigs(
+    mcus: readonly string[],
+  ): Promise<{ ready: boolean; kconfigs: Record<string, string | null> }> {
+    this.host.call('moonraker.mcuKconfigs');
+    const ready = this.up && this.statusFor('/printer/objects/query') === 200 && this.klippyReady();
+    return {
+      ready,
+      kconfigs: Object.fromEntries(
+        mcus.map((name) => {
+          const board = this.host.boards.board(name);
+          return [name, ready && board.state.mode === 'app' ? (board.kconfig ?? null) : null];
+        }),
+      ),
+    };
   }
 
   async mcuVersions(mcus: readonly string[]): Promise<Record<string, string | null>> {

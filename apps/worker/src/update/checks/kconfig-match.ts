@@ -1,0 +1,116 @@
+import {
+  compareBoardKconfig,
+  describeKconfigDifference,
+  KconfigError,
+  mcuLabel,
+  type KconfigDifference,
+  type ValidatedMcu,
+} from '@lockstep/mcu';
+import { RemoteCommandError } from '../../host/remote-command-error';
+import { UpdateFailure } from '../errors';
+import type { UpdateRun } from '../update-run';
+
+/** A long list helps no one: a board and a Kconfig this far apart are not the same board. */
+const DIFFERENCES_NAMED = 10;
+
+interface Report {
+  text: string;
+  /** Who said so, for the messages. */
+  from: 'Klipper' | 'identify';
+}
+
+/**
+ * What each board says its minimal Kconfig is: Klipper's word (through Moonraker) while Klipper
+ * runs, since klippy holds the serial devices then; the board's own identify data otherwise,
+ * or for an MCU a Klipper that is not ready has not identified. Absent: the board says nothing
+ * (firmware from before Klipper PR #7357); a warning when it could not be asked.
+ */
+async function reportedKconfigs(
+  run: UpdateRun,
+  mcus: readonly ValidatedMcu[],
+  klipperActive: boolean,
+): Promise<Map<string, Report>> {
+  const reports = new Map<string, Report>();
+  const ask: ValidatedMcu[] = [];
+  if (klipperActive) {
+    const { ready, kconfigs } = await run.host.moonraker.mcuKconfigs(mcus.map((m) => m.name));
+    for (const mcu of mcus) {
+      const text = kconfigs[mcu.name] ?? null;
+      if (text !== null) reports.set(mcu.name, { text, from: 'Klipper' });
+      else if (!ready) ask.push(mcu);
+    }
+  } else {
+    ask.push(...mcus);
+  }
+  for (const mcu of ask) {
+    try {
+      const { kconfig } = await run.host.boards.identify('preflight', mcu);
+      if (typeof kconfig === 'string') reports.set(mcu.name, { text: kconfig, from: 'identify' });
+    } catch (error) {
+      // Only the probe's own failure: a dropped connection or a lost lease ends the job.
+      if (!(error instanceof RemoteCommandError)) throw error;
+      const why = klipperActive ? 'Klipper runs but is not ready, and the board' : 'the board';
+      run.warnings.push(
+        `the Kconfig of ${mcuLabel(mcu.name)} was not compared with the board's: ${why} did not answer identify (${error.message})`,
+      );
+    }
+  }
+  return reports;
+}
+
+function mismatch(mcu: ValidatedMcu, report: Report, differences: KconfigDifference[]): string {
+  const named = differences.slice(0, DIFFERENCES_NAMED).map(describeKconfigDifference);
+  const more = differences.length - named.length;
+  const source = report.from === 'Klipper' ? 'as Klipper reports it' : 'as its identify data says';
+  return (
+    `${mcuLabel(mcu.name)} runs firmware built with another Kconfig than the job's (${source}): ` +
+    named.join('; ') +
+    (more > 0 ? `; and ${more} more` : '')
+  );
+}
+
+/**
+ * Every option a board reports of the Kconfig it was built with has the same value in the
+ * Kconfig the job builds for it (libs/mcu kconfig-match), for each board the job flashes: a
+ * build with another bootloader offset, clock or interface can leave a board that no longer
+ * boots or answers. A resumed update whose Klipper is already stopped skips it: its boards may
+ * sit in their bootloaders.
+ */
+export async function checkKconfigsMatch(run: UpdateRun, klipperActive: boolean): Promise<void> {
+  if (run.stoppedKlipper) return;
+  // In flash order, as the operator will meet them.
+  const mcus = run
+    .requirePlan()
+    .steps.filter((s) => !s.upToDate)
+    .map((s) => run.mcus.find((m) => m.name === s.mcu)!);
+  if (mcus.length === 0) return;
+  const reports = await reportedKconfigs(run, mcus, klipperActive);
+  const mismatches: { mcu: ValidatedMcu; text: string }[] = [];
+  for (const mcu of mcus) {
+    const report = reports.get(mcu.name);
+    if (!report) continue;
+    let differences: KconfigDifference[];
+    try {
+      differences = compareBoardKconfig(report.text, mcu.kconfig, {
+        board: `the minimal Kconfig of ${mcuLabel(mcu.name)}`,
+        job: `the job's Kconfig of ${mcuLabel(mcu.name)}`,
+      });
+    } catch (error) {
+      if (!(error instanceof KconfigError)) throw error;
+      run.warnings.push(
+        `the Kconfig of ${mcuLabel(mcu.name)} was not compared with the board's: ${error.message}`,
+      );
+      continue;
+    }
+    if (differences.length > 0) mismatches.push({ mcu, text: mismatch(mcu, report, differences) });
+  }
+  if (mismatches.length === 0) return;
+  const labels = mismatches.map((m) => mcuLabel(m.mcu.name)).join(', ');
+  throw new UpdateFailure('preflight', mismatches.map((m) => m.text).join('. '), {
+    mcu: mismatches[0]!.mcu.name,
+    outcome: 'failed-preflight',
+    hint:
+      `fix the Kconfig of ${labels} in the inventory to match the board (every option the board reports, with its value), ` +
+      'or, if the board is the one that is wrong, run `make menuconfig` for it and put that .config in the inventory',
+  });
+}

@@ -1,0 +1,111 @@
+import type { BoardState } from './board-state';
+import { FLASH_METHODS } from './flash-method';
+import {
+  boardSettled,
+  flashExitWarning,
+  flashToolName,
+  LOOK_WINDOW_MS,
+  REBOOT_WINDOW_MS,
+  settleAfter,
+  settleWindowMs,
+  type SettleAfter,
+} from './flash-run';
+
+const APP: BoardState = { mode: 'app', version: 'v0.13.0-0-g1b6ba2e' };
+const BOOTLOADER: BoardState = { mode: 'bootloader', device: '0483:df11' };
+const ABSENT: BoardState = { mode: 'absent', detail: 'no answer to identify within 2 s' };
+
+describe('settleAfter: what the last run says about waiting', () => {
+  it.each<[{ code: number | null } | null, SettleAfter]>([
+    [null, 'no-run'],
+    [{ code: 0 }, 'run-ok'],
+    [{ code: 74 }, 'run-failed'],
+    [{ code: 255 }, 'run-failed'],
+    [{ code: 124 }, 'run-failed'],
+    [{ code: null }, 'run-failed'],
+  ])('%j: %s', (run, after) => {
+    expect(settleAfter(run)).toBe(after);
+  });
+});
+
+describe('settleWindowMs: sized for real USB re-enumeration (1-3 s plus udev)', () => {
+  it.each<[SettleAfter, number]>([
+    ['no-run', LOOK_WINDOW_MS],
+    ['run-ok', REBOOT_WINDOW_MS],
+    // A tool that exits non-zero may have flashed the board, which then reboots like any other.
+    ['run-failed', REBOOT_WINDOW_MS],
+  ])('%s: %d ms', (after, ms) => {
+    expect(settleWindowMs(after)).toBe(ms);
+  });
+
+  it('gives a rebooting board several times the slowest re-enumeration', () => {
+    expect(REBOOT_WINDOW_MS).toBeGreaterThanOrEqual(3 * 3000);
+  });
+});
+
+describe('boardSettled', () => {
+  it.each<[SettleAfter, BoardState, boolean]>([
+    ['no-run', APP, true],
+    ['no-run', BOOTLOADER, true],
+    ['no-run', ABSENT, false],
+    ['run-ok', APP, true],
+    // After a good run the bootloader is a stop on the way back to the application.
+    ['run-ok', BOOTLOADER, false],
+    ['run-ok', ABSENT, false],
+    ['run-failed', APP, true],
+    // The failed tool left the board in its bootloader: it stays there.
+    ['run-failed', BOOTLOADER, true],
+    // dfu-util 0.9 exits 74 while the board reboots into its new firmware.
+    ['run-failed', ABSENT, false],
+  ])('%s, board %j: %s', (after, state, settled) => {
+    expect(boardSettled(after, state)).toBe(settled);
+  });
+});
+
+describe('flashExitWarning', () => {
+  const base = { mcu: 'mcu', method: 'dfu' as const, version: 'v0.13.0-0-g1b6ba2e', timedOut: false };
+
+  it.each<[string, Partial<Parameters<typeof flashExitWarning>[0]>, string]>([
+    [
+      'names the first error line, not the help text after it',
+      {
+        code: 255,
+        output: [
+          'Submitting leave request...',
+          'dfu-util: Error during download get_status',
+          'Failed to flash to /dev/ttyACM0: Error running dfu-util',
+          '  make flash FLASH_DEVICE=0483:df11',
+        ],
+      },
+      '[mcu] flash_usb.py exited 255 ("dfu-util: Error during download get_status"), but the board then reported v0.13.0-0-g1b6ba2e, the target: counted as flashed, judged by the version read back',
+    ],
+    [
+      'falls back to the last line',
+      { mcu: 'ebb36', method: 'katapult-can', code: 1, output: ['Flashing...', 'Write complete: 18 pages'] },
+      '[mcu ebb36] flashtool.py exited 1 ("Write complete: 18 pages"), but the board then reported v0.13.0-0-g1b6ba2e, the target: counted as flashed, judged by the version read back',
+    ],
+    [
+      'says a killed tool was killed',
+      { code: 124, timedOut: true, output: [] },
+      '[mcu] flash_usb.py was killed at its deadline, but the board then reported v0.13.0-0-g1b6ba2e, the target: counted as flashed, judged by the version read back',
+    ],
+    [
+      'says a run without an exit code left none',
+      { method: 'rp2040-bootloader', code: null, output: ['no record of the flash run'] },
+      '[mcu] flash_usb.py left no exit code ("no record of the flash run"), but the board then reported v0.13.0-0-g1b6ba2e, the target: counted as flashed, judged by the version read back',
+    ],
+  ])('%s', (_what, patch, warning) => {
+    expect(flashExitWarning({ ...base, code: 0, output: [], ...patch })).toBe(warning);
+  });
+
+  it('names a tool for every flash method', () => {
+    expect(FLASH_METHODS.map(flashToolName)).toEqual([
+      'flash-linux.sh',
+      'flashtool.py',
+      'flash_usb.py',
+      'flash-sdcard.sh',
+      'flash_usb.py',
+      'flashtool.py',
+    ]);
+  });
+});

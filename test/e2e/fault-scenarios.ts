@@ -1,19 +1,41 @@
 import { execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PrinterUpdateJobInput, PrinterUpdateResult, UpdateOutcome } from '@lockstep/contracts';
-import { Farm, type AuditEntry, type FarmHost, type FaultKind, type FaultSpec } from '@lockstep/farm';
-import { hostSpec, isBoardFlash, printerJob, UpdateQueue, WorkerProcess } from './harness';
+import {
+  Farm,
+  type AuditEntry,
+  type FarmHost,
+  type FarmOptions,
+  type FaultKind,
+  type FaultSpec,
+} from '@lockstep/farm';
+import { hostSpec, inventory, isBoardFlash, printerJob, UpdateQueue, WorkerProcess } from './harness';
 
 /** One fault of the simulator, injected into one printer that is then updated to v0.13.0. */
+/** Ways real printer hosts differ that the engine must handle, each with a scenario of its own. */
+export const HOST_DIFFERENCES = [
+  'dfu-util-0.9',
+  'pyserial-only-in-klippy-env',
+  'moonraker-api-key',
+  'kconfig-differs',
+  'usb-can-bridge',
+] as const;
+export type HostDifference = (typeof HOST_DIFFERENCES)[number];
+
 export interface FaultScenario {
   name: string;
-  /** The simulator fault the scenario is about, or `journal` for a damaged journal left on the host. */
-  fault: FaultKind | 'journal';
+  /**
+   * The simulator fault the scenario is about, `journal` for a damaged journal left on the host,
+   * or a way real printer hosts differ (HOST_DIFFERENCES).
+   */
+  fault: FaultKind | 'journal' | HostDifference;
   faults: FaultSpec[];
+  /** How the scenario's farm differs from a `mixed` one (profile, host traits). */
+  farm?: Partial<FarmOptions>;
   /** Job fields to change; a function is called when the scenario starts (for deadlines). */
-  job?: Partial<PrinterUpdateJobInput> | (() => Partial<PrinterUpdateJobInput>);
+  job?: Partial<PrinterUpdateJobInput> | ((host: FarmHost) => Partial<PrinterUpdateJobInput>);
   /** The outcome the update must end with (`rejected` when the job itself fails). */
   outcome: UpdateOutcome | 'rejected';
   /** Klipper is running at the end (untouched, updated or rolled back) or left stopped. */
@@ -274,6 +296,74 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     reason: /journal unreadable \(the file is empty\)/,
     check: (host) => journalUnchanged(host, ''),
   },
+  {
+    name: 'dfu-util 0.9 exits 74 after a good flash and USB takes 1-3 s: judged by the version read back',
+    fault: 'dfu-util-0.9',
+    farm: { profile: 'legacy', traits: { dfuUtil: '0.9', usbReenumerationMs: [1000, 3000] } },
+    faults: [],
+    outcome: 'updated',
+    klipperRunning: true,
+    flashRequests: { mcu: 1 },
+    warning: /\[mcu\] flash_usb\.py exited 255 .*counted as flashed, judged by the version read back/,
+  },
+  {
+    name: 'pyserial only in klippy-env, the job names the system python3: refused before anything stops',
+    fault: 'pyserial-only-in-klippy-env',
+    farm: { traits: { pyserial: 'klippy-env-only' } },
+    faults: [],
+    job: { paths: { python: '/usr/bin/python3' } },
+    outcome: 'failed-preflight',
+    klipperRunning: true,
+    reason: /\/usr\/bin\/python3 \(paths\.python\) cannot import pyserial/,
+    hint: /sudo apt-get install python3-serial/,
+  },
+  {
+    name: 'Moonraker asks for an API key the SSH user cannot read: refused before anything stops',
+    fault: 'moonraker-api-key',
+    farm: { traits: { moonrakerAuthorization: 'api-key' } },
+    faults: [],
+    setup: (host) => {
+      const database = host.path('/home/pi/printer_data/database/moonraker-sql.db');
+      chownSync(database, 0, 0);
+      chmodSync(database, 0o600);
+    },
+    outcome: 'failed-preflight',
+    klipperRunning: true,
+    reason: /401/,
+    hint: /trusted_clients|readable/,
+  },
+  {
+    name: "the job's Kconfig gives the mainboard another crystal than the board reports: refused before anything stops",
+    fault: 'kconfig-differs',
+    // Firmware from the commit that puts the minimal Kconfig in the identify data.
+    farm: { initialRef: 'origin/master~1' },
+    faults: [],
+    job: (host) => ({
+      target: { ref: 'master' },
+      mcus: inventory(host).map((mcu) =>
+        mcu.name === 'mcu'
+          ? {
+              ...mcu,
+              kconfig: mcu.kconfig
+                .replace('CONFIG_STM32_CLOCK_REF_12M=y', 'CONFIG_STM32_CLOCK_REF_8M=y')
+                .replace('CONFIG_CLOCK_REF_FREQ=12000000', 'CONFIG_CLOCK_REF_FREQ=8000000'),
+            }
+          : mcu,
+      ),
+    }),
+    outcome: 'failed-preflight',
+    klipperRunning: true,
+    reason: /\[mcu\] runs firmware built with another Kconfig than the job's .*CONFIG_STM32_CLOCK_REF_12M/,
+  },
+  {
+    name: 'a mainboard in USB-CAN bridge mode, declared after its toolboard: node ids as klippy assigns them, bridge last',
+    fault: 'usb-can-bridge',
+    farm: { profile: 'bridge' },
+    faults: [{ kind: 'flash-fails', mcu: 'ebb36', count: 1 }],
+    outcome: 'updated',
+    klipperRunning: true,
+    flashRequests: { ebb36: 2, mcu: 1 },
+  },
 ];
 
 /** A journal cut off in the middle of a write, as a power cut without fsync leaves it. */
@@ -340,13 +430,13 @@ export class ScenarioRunner {
     scenario: FaultScenario,
   ): Promise<{ report: ScenarioReport; result?: PrinterUpdateResult; extra: string[] }> {
     const started = Date.now();
-    const farm = await Farm.up({ printers: 1, profile: 'mixed', clientKey: this.keyFile });
+    const farm = await Farm.up({ printers: 1, profile: 'mixed', ...scenario.farm, clientKey: this.keyFile });
     try {
       const host = farm.hosts[0]!;
       const startSeq = host.audit().at(-1)?.seq ?? 0;
       scenario.setup?.(host);
       // The job is what the inventory knew before the fault (its pinned host key, for one).
-      const job = printerJob(host, typeof scenario.job === 'function' ? scenario.job() : scenario.job);
+      const job = printerJob(host, typeof scenario.job === 'function' ? scenario.job(host) : scenario.job);
       for (const fault of scenario.faults) await host.setFault(fault);
       let result: PrinterUpdateResult | undefined;
       let error: string | undefined;

@@ -1,5 +1,5 @@
 import { HOST_FAULTS, MCU_FAULTS } from '@lockstep/farm';
-import { FAULT_SCENARIOS, problems, ScenarioRunner } from './fault-scenarios';
+import { FAULT_SCENARIOS, HOST_DIFFERENCES, problems, ScenarioRunner } from './fault-scenarios';
 
 /** Every fault of the simulator against a printer-update job, checked against I1, I2 and I4. */
 describe('printer-update under injected faults', () => {
@@ -9,9 +9,11 @@ describe('printer-update under injected faults', () => {
   });
   afterAll(() => runner?.stop());
 
-  it('has a scenario for every fault the simulator can inject', () => {
+  it('has a scenario for every fault the simulator can inject and every way its hosts differ', () => {
     const covered = new Set<string>(FAULT_SCENARIOS.map((s) => s.fault));
-    expect([...HOST_FAULTS, ...MCU_FAULTS].filter((fault) => !covered.has(fault))).toEqual([]);
+    expect(
+      [...HOST_FAULTS, ...MCU_FAULTS, ...HOST_DIFFERENCES].filter((fault) => !covered.has(fault)),
+    ).toEqual([]);
   });
 
   it.each(FAULT_SCENARIOS.map((s) => [s.name, s] as const))('%s', async (_name, scenario) => {

@@ -44,6 +44,7 @@ export function inventory(host: FarmHost): McuSpec[] {
       : board.canbusUuid
         ? { canbusUuid: board.canbusUuid, canInterface: 'can0' }
         : { serial: `/dev/serial/by-id/usb-Klipper_${board.mcuType}_${board.usbSerial}-if00` }),
+    ...(board.sdcardBoard ? { sdcardBoard: board.sdcardBoard } : {}),
     kconfig: board.kconfig,
   }));
 }

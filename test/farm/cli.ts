@@ -1,11 +1,14 @@
 import { Farm, downAllFarms } from './farm';
 import { FAULT_DESCRIPTIONS, parseFaultSpec, type FaultKind } from './faults';
 import { isProfileName, PROFILE_NAMES } from './profiles';
+import type { HostTraits } from './spec';
 
 const USAGE = `usage: npm run farm -- <command> [options]
 
   up --printers N [--profile ${PROFILE_NAMES.join('|')}] [--build-seconds S]
-                           start a farm of N simulated printers (kept until down)
+     [--trait NAME=VALUE[,NAME=VALUE...]]
+                           start a farm of N simulated printers (kept until down),
+                           e.g. --trait dfuUtil=0.9,usbReenumerationMs=1000-3000
   status [--json] [--farm ID]
                            hosts, reachability, MCUs and their versions
   down [--farm ID]         remove a farm (all farms without --farm)
@@ -54,6 +57,36 @@ function intFlag(flags: Parsed['flags'], name: string): number | undefined {
   return Number(value);
 }
 
+/** The host traits `up --trait` can set, with their values. */
+const TRAIT_VALUES = {
+  dfuUtil: ['0.9', '0.11'],
+  pyserial: ['system-and-klippy-env', 'klippy-env-only'],
+  moonrakerAuthorization: ['trusted', 'api-key'],
+} satisfies { [K in keyof HostTraits]?: ReadonlyArray<HostTraits[K]> };
+
+function traitsFlag(flags: Parsed['flags']): Partial<HostTraits> {
+  const traits: Record<string, unknown> = {};
+  for (const item of (stringFlag(flags, 'trait') ?? '').split(',').filter(Boolean)) {
+    const [name = '', value = ''] = item.split('=', 2);
+    if (name === 'usbReenumerationMs') {
+      const range = /^(\d+)-(\d+)$/.exec(value);
+      if (!range || Number(range[1]) > Number(range[2]))
+        throw new Error(`--trait usbReenumerationMs: MIN-MAX in milliseconds, e.g. 1000-3000, got ${value}`);
+      traits[name] = [Number(range[1]), Number(range[2])];
+      continue;
+    }
+    const allowed = (TRAIT_VALUES as Record<string, readonly string[]>)[name];
+    if (!allowed)
+      throw new Error(
+        `--trait: one of ${[...Object.keys(TRAIT_VALUES), 'usbReenumerationMs'].join(', ')}, got ${name}`,
+      );
+    if (!allowed.includes(value))
+      throw new Error(`--trait ${name}: one of ${allowed.join(', ')}, got ${value}`);
+    traits[name] = value;
+  }
+  return traits as Partial<HostTraits>;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { positional, flags } = parseArgs(argv);
   const [command, ...rest] = positional;
@@ -65,12 +98,15 @@ async function main(argv: string[]): Promise<number> {
       const profile = stringFlag(flags, 'profile') ?? 'mixed';
       if (!isProfileName(profile)) throw new Error(`--profile: one of ${PROFILE_NAMES.join(', ')}`);
       const buildSeconds = stringFlag(flags, 'build-seconds');
+      const traits = traitsFlag(flags);
       const started = Date.now();
       const farm = await Farm.up({
         printers,
         profile,
         detached: true,
+        klipperSource: process.env.KLIPPER_SRC,
         buildSeconds: buildSeconds === undefined ? undefined : Number(buildSeconds),
+        traits,
       });
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       console.log(`farm ${farm.id}: ${farm.hosts.length} printers up in ${seconds} s`);

@@ -20,7 +20,8 @@ import { createKatapultUpstream, createKlipperUpstream } from './klipper-repo';
 import { FarmNetwork, listLinks, listNamespaces } from './network';
 import { FARM_ROOT, FARM_SOURCE, HOST_TOOLS, REPO_ROOT, farmDir } from './paths';
 import { buildProfile, type ProfileName } from './profiles';
-import { HOST_PATHS, type SimHostSpec } from './spec';
+import { createRealKlipperUpstream, ensureRealKlipperPackages } from './real-klipper/upstream';
+import { DEFAULT_HOST_TRAITS, HOST_PATHS, type HostTraits, type SimHostSpec } from './spec';
 import { ensureSystemPackages } from './system-packages';
 import type { AuditEntry } from './hostd/audit';
 import type { HostSnapshot } from './hostd/snapshot';
@@ -35,10 +36,16 @@ export interface FarmOptions {
   /** Keep the farm after this process exits (the CLI's `up`); otherwise a later sweep removes it. */
   detached?: boolean;
   homeSizeMb?: number;
+  /** Profile real-linux: the Klipper git repository the hosts' upstream is cloned from (KLIPPER_SRC). */
+  klipperSource?: string;
   /** Leave the klipper service stopped on every host (default: running, like a printer in use). */
   klipperStopped?: boolean;
   /** An existing private key (with its .pub beside it) to authorise instead of a new one. */
   clientKey?: string;
+  /** The Klipper tag or commit every host runs at first, its boards flashed from it (default v0.12.0). */
+  initialRef?: string;
+  /** How these hosts differ from the defaults (DEFAULT_HOST_TRAITS). */
+  traits?: Partial<HostTraits>;
 }
 
 export interface FarmHostRecord {
@@ -196,6 +203,8 @@ export class Farm {
     }
     if (process.getuid?.() !== 0) throw new Error('the printer farm needs root (network namespaces, mounts)');
     await ensureSystemPackages();
+    const realKlipper = buildProfile(options.profile ?? 'mixed', '').realKlipper === true;
+    if (realKlipper) await ensureRealKlipperPackages();
     await sweepStaleFarms();
     const { index, dir } = await allocateFarm();
     const network = new FarmNetwork(index);
@@ -224,7 +233,9 @@ export class Farm {
         await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', record.clientKey]);
       }
       await Promise.all([
-        createKlipperUpstream(record.upstream),
+        realKlipper
+          ? createRealKlipperUpstream(options.klipperSource, record.upstream)
+          : createKlipperUpstream(record.upstream),
         createKatapultUpstream(join(dir, 'katapult.git')),
         network.createBridge(),
       ]);
@@ -445,9 +456,14 @@ function writeUserDatabase(dir: string): void {
   );
   writeFileSync(
     join(etc, 'group'),
-    ['root:x:0:', `dialout:x:20:${USER.name}`, `${USER.name}:x:${USER.gid}:`, 'nogroup:x:65534:', ''].join(
-      '\n',
-    ),
+    [
+      'root:x:0:',
+      'tty:x:5:',
+      `dialout:x:20:${USER.name}`,
+      `${USER.name}:x:${USER.gid}:`,
+      'nogroup:x:65534:',
+      '',
+    ].join('\n'),
   );
 }
 
@@ -479,18 +495,26 @@ async function startHost(
     upstream: farm.upstream,
     katapultUpstream: join(farm.dir, 'katapult.git'),
     user: USER,
-    initialRef: 'v0.12.0',
+    initialRef: options.initialRef ?? 'v0.12.0',
     boards: profile.boards,
     canInterface: profile.canInterface,
     buildSeconds: options.buildSeconds ?? 0.2,
     flashSeconds: options.flashSeconds ?? 0.2,
     moonrakerPort: 7125,
     startKlipper: !options.klipperStopped,
-    homeSizeMb: options.homeSizeMb ?? 256,
+    // Real Klipper's history and its checkout (plus a build worktree) take about 800 MB.
+    homeSizeMb: options.homeSizeMb ?? (profile.realKlipper ? 1536 : 256),
+    traits: { ...DEFAULT_HOST_TRAITS, ...options.traits },
+    ...(profile.realKlipper ? { realKlipper: true } : {}),
   };
   writeFileSync(join(hostDir, 'host.json'), JSON.stringify(spec, null, 2));
   writeFileSync(join(hostDir, 'etc', 'passwd'), readFileSync(join(farm.dir, 'etc', 'passwd')));
-  writeFileSync(join(hostDir, 'etc', 'group'), readFileSync(join(farm.dir, 'etc', 'group')));
+  const group = readFileSync(join(farm.dir, 'etc', 'group'), 'utf8');
+  // Klipper's RPi_microcontroller.md: the user joins group tty to open klipper_mcu's pty.
+  writeFileSync(
+    join(hostDir, 'etc', 'group'),
+    profile.realKlipper ? group.replace(/^tty:x:5:$/m, `tty:x:5:${USER.name}`) : group,
+  );
   writeFileSync(join(hostDir, 'etc', 'shadow'), readFileSync(join(farm.dir, 'etc', 'shadow')), {
     mode: 0o640,
   });

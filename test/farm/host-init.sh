@@ -25,7 +25,8 @@ mknod -m 666 /dev/random c 1 8
 mknod -m 666 /dev/urandom c 1 9
 mknod -m 666 /dev/tty c 5 0
 mkdir /dev/pts /dev/shm
-mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts /dev/pts
+# As Debian mounts it: a new pty is group tty (klipper_mcu makes its pty 0660, for group tty).
+mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts /dev/pts
 ln -s pts/ptmx /dev/ptmx
 ln -s /proc/self/fd /dev/fd
 ln -s /proc/self/fd/0 /dev/stdin

@@ -4,9 +4,11 @@ import type { SimBoardSpec, SimCanInterface } from './spec';
 export interface PrinterProfile {
   boards: SimBoardSpec[];
   canInterface?: SimCanInterface;
+  /** The host runs real Klipper (klippy, make, flash-linux.sh, klipper_mcu) from a clone of KLIPPER_SRC. */
+  realKlipper?: boolean;
 }
 
-export const PROFILE_NAMES = ['mixed', 'minimal', 'can', 'legacy'] as const;
+export const PROFILE_NAMES = ['mixed', 'minimal', 'can', 'legacy', 'bridge', 'sdcard', 'real-linux'] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 export const DEFAULT_CAN_BITRATE = 1_000_000;
@@ -14,6 +16,44 @@ export const DEFAULT_CAN_BITRATE = 1_000_000;
 /** Deterministic hex identity for a board, so a host keeps its serials and UUIDs across farms. */
 function identity(seed: string, length: number): string {
   return createHash('sha256').update(seed).digest('hex').slice(0, length);
+}
+
+const MASK_64 = (1n << 64n) - 1n;
+
+function fasthashMix(value: bigint): bigint {
+  let v = value ^ (value >> 23n);
+  v = (v * 0x2127599bf4325c37n) & MASK_64;
+  return v ^ (v >> 47n);
+}
+
+/**
+ * The canbus_uuid Klipper derives from a chip id (fasthash64, seed 0xA16231A7, the low six bytes
+ * in little-endian order); a USB-CAN bridge's USB serial number is that chip id in hex, which is
+ * how Katapult's flashtool.py recognises the bridge behind a UUID.
+ */
+export function canbusUuidOfChipId(chipIdHex: string): string {
+  const data = Buffer.from(chipIdHex, 'hex');
+  const m = 0x880355f21e6d1965n;
+  let h = 0xa16231a7n ^ ((BigInt(data.length) * m) & MASK_64);
+  const words = Math.floor(data.length / 8);
+  for (let i = 0; i < words; i++) {
+    h ^= fasthashMix(data.readBigUInt64LE(i * 8));
+    h = (h * m) & MASK_64;
+  }
+  const rest = data.subarray(words * 8);
+  if (rest.length > 0) {
+    let v = 0n;
+    for (let i = rest.length - 1; i >= 0; i--) v ^= BigInt(rest[i]!) << BigInt(8 * i);
+    h ^= fasthashMix(v);
+    h = (h * m) & MASK_64;
+  }
+  const hash = fasthashMix(h);
+  let uuid = '';
+  for (let i = 0; i < 6; i++)
+    uuid += Number((hash >> BigInt(8 * i)) & 0xffn)
+      .toString(16)
+      .padStart(2, '0');
+  return uuid;
 }
 
 function kconfig(lines: Record<string, string | number | boolean>): string {
@@ -90,6 +130,63 @@ function stm32f446Dfu(seed: string): SimBoardSpec {
     kconfig: board.kconfig
       .replace('CONFIG_FLASH_APPLICATION_ADDRESS=0x8008000', 'CONFIG_FLASH_APPLICATION_ADDRESS=0x8000000')
       .replace('CONFIG_STM32_FLASH_START_8000=y', 'CONFIG_STM32_FLASH_START_0000=y'),
+  };
+}
+
+/**
+ * An STM32F446 mainboard in USB-to-CAN bridge mode behind Katapult: it is the host's can0 and
+ * its own node on it, with the canbus_uuid Klipper derives from its chip id.
+ */
+function stm32f446Bridge(seed: string, bitrate: number): SimBoardSpec {
+  const board = stm32f446Usb(seed);
+  return {
+    ...board,
+    kind: 'usb-can-bridge',
+    canbusUuid: canbusUuidOfChipId(board.usbSerial!),
+    kconfig: board.kconfig
+      .replace('CONFIG_USBSERIAL=y', `CONFIG_USBCANBUS=y\nCONFIG_CANBUS_FREQUENCY=${bitrate}`)
+      .replace(
+        'CONFIG_STM32_USB_PA11_PA12=y',
+        'CONFIG_STM32_USBCANBUS_PA11_PA12=y\nCONFIG_STM32_CMENU_CANBUS_PD0_PD1=y',
+      ),
+  };
+}
+
+/**
+ * A BTT SKR Mini E3 V2 style board: an STM32F103 on USB whose bootloader loads firmware.bin
+ * from its SD card at power-up (28 KiB bootloader), flashed with flash-sdcard.sh.
+ */
+function stm32f103Sdcard(seed: string): SimBoardSpec {
+  return {
+    name: 'mcu',
+    kind: 'usb-stm32',
+    mcuType: 'stm32f103xe',
+    bootloader: 'sdcard',
+    sdcardBoard: 'btt-skr-mini-e3-v2',
+    usbSerial: identity(`${seed}/mcu`, 24).toUpperCase(),
+    usbPort: '1.2',
+    applicationAddress: 0x8007000,
+    kconfig: kconfig({
+      LOW_LEVEL_OPTIONS: true,
+      MACH_STM32: true,
+      BOARD_DIRECTORY: 'stm32',
+      MCU: 'stm32f103xe',
+      CLOCK_FREQ: 72000000,
+      USBSERIAL: true,
+      FLASH_SIZE: '0x80000',
+      FLASH_BOOT_ADDRESS: '0x8000000',
+      FLASH_APPLICATION_ADDRESS: '0x8007000',
+      STM32_SELECT: true,
+      MACH_STM32F103: true,
+      MACH_STM32F1: true,
+      STM32_FLASH_START_7000: true,
+      STM32_CLOCK_REF_8M: true,
+      CLOCK_REF_FREQ: 8000000,
+      STM32_USB_PA11_PA12: true,
+      USB_VENDOR_ID: '0x1d50',
+      USB_DEVICE_ID: '0x614e',
+      USB_SERIAL_NUMBER_CHIPID: true,
+    }),
   };
 }
 
@@ -171,6 +268,21 @@ function canToolboard(seed: string, name: string, bitrate: number): SimBoardSpec
 }
 
 /**
+ * Real Klipper's Linux-process MCU as the printer's only `[mcu]` (klippy needs an `[mcu]`), with
+ * the Kconfig an operator leaves after choosing "Linux process" in menuconfig; make olddefconfig
+ * fills in the rest.
+ */
+function realLinuxProcess(): SimBoardSpec {
+  return {
+    name: 'mcu',
+    kind: 'linux',
+    mcuType: 'linux',
+    bootloader: 'none',
+    kconfig: 'CONFIG_MACH_LINUX=y\n',
+  };
+}
+
+/**
  * The boards of one printer. `seed` names the printer (farm and host) so identities are unique
  * across the farm and stable between runs.
  */
@@ -180,7 +292,20 @@ export function buildProfile(name: ProfileName, seed: string): PrinterProfile {
     case 'minimal':
       return { boards: [linuxHost(), stm32f446Usb(seed)] };
     case 'legacy':
-      return { boards: [linuxHost(), stm32f446Dfu(seed), rp2040Katapult(seed)] };
+      // An early build of Katapult, from when it was CanBoot: its device is usb-CanBoot_...
+      return {
+        boards: [linuxHost(), stm32f446Dfu(seed), { ...rp2040Katapult(seed), katapultUsbName: 'CanBoot' }],
+      };
+    case 'bridge':
+      // The toolboard is configured before the bridge's [mcu] (printer.cfg includes toolhead.cfg first).
+      return {
+        boards: [linuxHost(), stm32f446Bridge(seed, bitrate), canToolboard(seed, 'ebb36', bitrate)],
+        canInterface: { name: 'can0', bitrate },
+      };
+    case 'sdcard':
+      return { boards: [linuxHost(), stm32f103Sdcard(seed)] };
+    case 'real-linux':
+      return { boards: [realLinuxProcess()], realKlipper: true };
     case 'can':
       return {
         boards: [linuxHost(), canToolboard(seed, 'mcu', bitrate)],

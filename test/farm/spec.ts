@@ -6,7 +6,7 @@
 export type SimBoardKind = 'linux' | 'usb-stm32' | 'rp2040' | 'can' | 'usb-can-bridge';
 
 /** The bootloader a board has: how it can be flashed without touching it. */
-export type SimBootloader = 'katapult' | 'dfu' | 'rp2040-rom' | 'none';
+export type SimBootloader = 'katapult' | 'dfu' | 'rp2040-rom' | 'sdcard' | 'none';
 
 export interface SimBoardSpec {
   /** printer.cfg short name: `mcu` for [mcu], NAME for [mcu NAME]. */
@@ -22,6 +22,10 @@ export interface SimBoardSpec {
   canbusUuid?: string;
   /** Flash address the application must be linked at (after the bootloader). */
   applicationAddress?: number;
+  /** The USB manufacturer string of its Katapult: `CanBoot` for builds from before the rename. */
+  katapultUsbName?: 'katapult' | 'CanBoot';
+  /** For an SD-card bootloader: the board name `flash-sdcard.sh -l` lists. */
+  sdcardBoard?: string;
   /** The contents of the board's Kconfig (.config) as an operator would keep it. */
   kconfig: string;
 }
@@ -30,6 +34,28 @@ export interface SimCanInterface {
   name: string;
   bitrate: number;
 }
+
+/**
+ * Ways real printer hosts differ from one another, switchable per farm. Defaults are the
+ * strictest common case unless a field says otherwise.
+ */
+export interface HostTraits {
+  /** dfu-util as Debian ships it: 0.9 (bullseye) exits 74 after a good `:leave` flash; 0.11 exits 0. */
+  dfuUtil: '0.9' | '0.11';
+  /** Milliseconds a USB board takes to re-enumerate (and udev to make its links): [min, max], jittered. */
+  usbReenumerationMs: [number, number];
+  /** Where pyserial is installed: in the system python3 and ~/klippy-env, or only in ~/klippy-env. */
+  pyserial: 'system-and-klippy-env' | 'klippy-env-only';
+  /** Moonraker trusts local clients, or asks for an API key (`X-Api-Key`) from every client. */
+  moonrakerAuthorization: 'trusted' | 'api-key';
+}
+
+export const DEFAULT_HOST_TRAITS: HostTraits = {
+  dfuUtil: '0.11',
+  usbReenumerationMs: [150, 200],
+  pyserial: 'system-and-klippy-env',
+  moonrakerAuthorization: 'trusted',
+};
 
 export interface SimHostSpec {
   farmId: string;
@@ -53,6 +79,9 @@ export interface SimHostSpec {
   /** Whether the klipper service runs once the host is up (a printer in use), or waits to be started. */
   startKlipper: boolean;
   homeSizeMb: number;
+  traits: HostTraits;
+  /** Profile real-linux: ~/klipper is real Klipper (upstream cloned from KLIPPER_SRC), run for real. */
+  realKlipper?: boolean;
 }
 
 /** Fixed paths inside every simulated host. */

@@ -13,6 +13,8 @@ const REQUIRED = [
   // Klipper's rp2040_flash helper builds against libusb-1.0 found by pkg-config.
   '/usr/bin/pkg-config',
   '/usr/include/libusb-1.0/libusb.h',
+  // ~/klippy-env is a venv with pyserial, which Katapult's flashtool and flash_usb.py import.
+  '/usr/lib/python3/dist-packages/serial/__init__.py',
 ];
 
 let checked = false;

@@ -158,7 +158,7 @@ describe('simulated host tools: success and failure behaviour of the real comman
         'sudo dfu-util -d ,0483:df11 -R -a 0 -s 0x8000000:leave -D /etc/hostname',
       );
       expect(noDfu.code).toBe(74);
-      expect(noDfu.stdout).toContain('No DFU capable USB device available');
+      expect(noDfu.stderr).toContain('dfu-util: No DFU capable USB device available');
 
       await shell.check(buildCommand('mcu'));
       const main = await mcu('mcu');

@@ -66,6 +66,14 @@ def wait_reconnect(port, old_devnum, what):
 
 
 def call_flashtool(bypath, binfile):
+    # As the real script: Katapult's flashtool needs pyserial in this same interpreter.
+    try:
+        import serial  # noqa: F401
+    except ModuleNotFoundError:
+        output("Python's pyserial module is required to update. Install\n"
+               "with the following command:\n"
+               "   %s -m pip install pyserial\n\n" % (sys.executable,))
+        sys.exit(-1)
     args = [sys.executable, "lib/katapult/flashtool.py", "-d", bypath, "-f", binfile]
     output(" ".join(args) + "\n\n")
     if subprocess.call(args) != 0:
@@ -97,9 +105,14 @@ def flash_stm32f4(options, binfile):
     call_dfuutil(["-p", dev["busPath"] if dev else "1-1", "-R", "-a", "0", "-s", start], binfile, options.sudo)
 
 
+def rp_boot_rom(mcutype):
+    """The boot ROM's USB id flash_usb.py takes as FLASH_DEVICE: RP2350's only for `-t rp2350`."""
+    return "2e8a:000f" if mcutype == "rp2350" else "2e8a:0003"
+
+
 def flash_rp2040(options, binfile):
     rp2040_flash = ["lib/rp2040_flash/rp2040_flash", binfile]
-    if options.device.lower() in ("2e8a:0003", "2e8a:000f"):
+    if options.device.lower() == rp_boot_rom(options.mcutype):
         args = (["sudo"] if options.sudo else []) + rp2040_flash
         output(" ".join(args) + "\n\n")
         if subprocess.call(args) != 0:
@@ -139,7 +152,7 @@ Failed to flash to %(device)s: %(error)s
 
 If the device is already in bootloader mode it can be flashed with the
 following command:
-  make flash FLASH_DEVICE=2e8a:0003
+  make flash FLASH_DEVICE=%(rawdev)s
 
 Alternatively, one can flash rp2040 boards like the Pico by manually
 entering bootloader mode(hold bootsel button during powerup), mount the
@@ -183,7 +196,8 @@ def main():
     try:
         flash_func(options, args[0])
     except error as e:
-        sys.stderr.write(help_text % {"device": options.device, "error": str(e)})
+        sys.stderr.write(help_text % {"device": options.device, "error": str(e),
+                                      "rawdev": rp_boot_rom(options.mcutype)})
         sys.exit(-1)
 
 

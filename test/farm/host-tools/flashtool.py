@@ -5,6 +5,7 @@ block transfer itself is carried out by the host daemon."""
 import argparse
 import os
 import re
+import shutil
 import sys
 import time
 import traceback
@@ -13,8 +14,16 @@ sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 import simhost  # noqa: E402
 import usb  # noqa: E402
 
+# Where the real tool looks for pyserial: in the interpreter that runs it (serial mode needs it).
+HAS_SERIAL = True
+try:
+    from serial import Serial, SerialException  # noqa: F401
+except ModuleNotFoundError:
+    HAS_SERIAL = False
+
 KLIPPER_USB_ID = "1d50:614e"
 KATAPULT_USB_ID = "1d50:6177"
+GS_CAN_USB_ID = "1d50:606f"
 ADMIN_ID = 0x3F0
 KATAPULT_NODE_ID = 128
 
@@ -90,6 +99,86 @@ def flash(target, firmware):
     output_line("Verification Complete: SHA = %s" % result["sha1"].upper())
 
 
+MASK_64 = (1 << 64) - 1
+
+
+def _fasthash_mix(value):
+    value ^= value >> 23
+    value = (value * 0x2127599BF4325C37) & MASK_64
+    return value ^ (value >> 47)
+
+
+def uuid_of_usb_serial(serial_number):
+    """The canbus_uuid Klipper reports for a chip id (fasthash64 of the id, seed 0xA16231A7,
+    low six bytes little-endian first): how a USB-CAN bridge's USB serial maps to its UUID."""
+    data = bytes.fromhex(serial_number)
+    m = 0x880355F21E6D1965
+    h = 0xA16231A7 ^ ((len(data) * m) & MASK_64)
+    whole = len(data) // 8 * 8
+    for offset in range(0, whole, 8):
+        h ^= _fasthash_mix(int.from_bytes(data[offset:offset + 8], "little"))
+        h = (h * m) & MASK_64
+    if data[whole:]:
+        h ^= _fasthash_mix(int.from_bytes(data[whole:], "little"))
+        h = (h * m) & MASK_64
+    h = _fasthash_mix(h)
+    return bytes((h >> (8 * i)) & 0xFF for i in range(6)).hex()
+
+
+def find_can_bridge(iface, uuid):
+    """A Klipper USB-CAN bridge (gs_usb id, manufacturer klipper) that provides `iface` and whose
+    USB serial gives `uuid`, as the real tool finds it in /sys/bus/usb/devices."""
+    for dev in usb.devices():
+        if usb.usb_id(dev) != GS_CAN_USB_ID or dev["manufacturer"].lower() != "klipper":
+            continue
+        if dev.get("net") != iface.lower():
+            continue
+        serial = dev["serial"].lower()
+        try:
+            detected = uuid_of_usb_serial(serial)
+        except ValueError:
+            output_line("Failed to convert can bridge serial number %s to a uuid for device %s"
+                        % (serial, dev["busPath"]))
+            continue
+        if detected == uuid.lower():
+            output_line("Canbus Bridge detected at /sys/bus/usb/devices/%s" % (dev["busPath"],))
+            return dev
+    return None
+
+
+def wait_bridge_reset(bridge, args):
+    """After the jump command the bridge re-enumerates on its port; Katapult shows as a tty.
+    Returns that tty, or None (timed out, or the device is not Katapult)."""
+    output("Waiting for USB Reconnect.")
+    for _ in range(8):
+        time.sleep(0.5)
+        output(".")
+        dev = usb.find_by_port(bridge["port"])
+        if dev is not None and usb.usb_id(dev) != GS_CAN_USB_ID:
+            time.sleep(0.5)
+            output_line("done")
+            output_line("Detected new USB Device: %s %s %s" % (usb.usb_id(dev), dev["manufacturer"].lower(),
+                                                                dev["product"].lower()))
+            if dev["manufacturer"].lower() == "katapult" or usb.usb_id(dev) == KATAPULT_USB_ID:
+                tty = bridge_tty(bridge)
+                output_line("Katapult detected at serial port %s" % (tty,))
+                return tty
+            args.request_bootloader = True
+            output_line("Device is not Katapult, exiting...")
+            return None
+    output_line("timed out")
+    return None
+
+
+def bridge_tty(bridge):
+    dev = usb.find_by_port(bridge["port"])
+    if dev is None or not dev.get("tty"):
+        raise FlashError("Failed to locate serial tty path")
+    if not os.path.exists(dev["tty"]):
+        raise FlashError("Detected tty path does not exist")
+    return dev["tty"]
+
+
 def run_can(args):
     if args.query:
         bus = simhost.CanBus(args.interface)
@@ -104,20 +193,37 @@ def run_can(args):
         return
     if args.uuid is None:
         raise FlashError("The 'uuid' option must be specified to flash a CAN device")
+    if not re.match(r"^[0-9a-fA-F]{12}$", args.uuid):
+        raise FlashError("Invalid CAN uuid '%s'" % (args.uuid,))
+    bridge = find_can_bridge(args.interface, args.uuid)
     output_line("Connecting to CAN UUID %s on interface %s" % (args.uuid, args.interface))
+    uuid = bytes.fromhex(args.uuid)
+    firmware = binary_mcu = None
+    if bridge is not None:
+        # The bridge's binary is checked by the serial flash that follows.
+        if not args.request_bootloader and not args.status:
+            fw = os.path.abspath(os.path.expanduser(args.firmware))
+            if not os.path.isfile(fw):
+                raise FlashError("Invalid firmware path '%s'" % (fw,))
+    elif not args.request_bootloader and not args.status:
+        firmware, binary_mcu = check_firmware(args.firmware)
     try:
         bus = simhost.CanBus(args.interface)
     except OSError as e:
         raise FlashError("Unable to bind socket to %s" % (args.interface,)) from e
-    if not re.match(r"^[0-9a-fA-F]{12}$", args.uuid):
-        raise FlashError("Invalid CAN uuid '%s'" % (args.uuid,))
-    uuid = bytes.fromhex(args.uuid)
-    firmware = binary_mcu = None
-    if not args.request_bootloader and not args.status:
-        firmware, binary_mcu = check_firmware(args.firmware)
     if not args.status:
         output_line("Sending bootloader jump command...")
         bus.send(ADMIN_ID, bytes([0x02]) + uuid)
+        if bridge is not None:
+            # Flashing the bridge takes can0 down; Katapult finishes the job over USB serial.
+            tty = wait_bridge_reset(bridge, args)
+            bus.close()
+            if args.request_bootloader:
+                output_line("Bootloader Request Complete")
+                return
+            args.device = tty if tty is not None else bridge_tty(bridge)
+            run_serial(args)
+            return
         time.sleep(1.0)
         if args.request_bootloader:
             output_line("Bootloader Request Complete")
@@ -191,6 +297,10 @@ def request_usb_bootloader(device, dev):
 
 
 def run_serial(args):
+    if not HAS_SERIAL:
+        install = "sudo apt install python3-serial" if shutil.which("apt") else "pip3 install serial"
+        raise FlashError("The pyserial python package was not found.  To install run the following "
+                         "command in a terminal: \n\n   %s\n\n" % (install,))
     device = args.device
     output_line("Connecting to Serial Device %s, baud %d" % (device, args.baud))
     firmware = binary_mcu = None

@@ -28,7 +28,7 @@ export interface BoardContext {
   flashSeconds: number;
 }
 
-export type FlashMethod = 'katapult-serial' | 'katapult-can' | 'dfu' | 'rp2040-rom';
+export type FlashMethod = 'katapult-serial' | 'katapult-can' | 'dfu' | 'rp2040-rom' | 'sdcard';
 
 export interface FlashResult {
   pages: number;
@@ -39,15 +39,23 @@ export interface FlashResult {
 export class FlashRefused extends Error {}
 
 const KATAPULT_VERSION = 'v0.0.1-109-g902f335';
-const REBOOT_MS = 150;
-const BOOTLOADER_ENTRY_MS = 200;
+// A CAN node reboots without re-enumerating; a USB board takes the bus's re-enumeration time.
+const CAN_REBOOT_MS = 150;
+const CAN_BOOTLOADER_ENTRY_MS = 200;
+
+const SDCARD_FIRMWARE = 'firmware.bin';
+const SDCARD_CURRENT = 'firmware.cur';
+
+/** CAN id of node id 0 (Klipper's txid = nodeid * 2 + 0x100; the node replies on txid + 1). */
+const CAN_NODE_ID_BASE = 0x100;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * One emulated USB or CAN board: the firmware it holds, whether it runs Klipper or sits in its
  * bootloader, the devices it shows in each state, and Klipper's identify protocol while it runs.
- * Emits `reset` whenever it stops running its application (klippy loses it).
+ * Emits `reset` whenever klippy loses it: it stops running its application, or it shut down and
+ * went silent on a CAN node id conflict.
  */
 export class Board extends EventEmitter {
   mode: BoardMode = 'absent';
@@ -60,6 +68,8 @@ export class Board extends EventEmitter {
   private klipperNodeId?: number;
   private katapultNodeId?: number;
   private transition: Promise<void> = Promise.resolve();
+  /** Files on the board's SD card (names as the FAT card keeps them, compared without case). */
+  private readonly sdcard = new Map<string, Buffer>();
 
   constructor(
     readonly spec: SimBoardSpec,
@@ -75,6 +85,11 @@ export class Board extends EventEmitter {
 
   get isCan(): boolean {
     return this.spec.kind === 'can';
+  }
+
+  /** A USB-to-CAN bridge: on USB, and while it runs Klipper the host's CAN interface and a node on it. */
+  get isBridge(): boolean {
+    return this.spec.kind === 'usb-can-bridge';
   }
 
   get version(): string | null {
@@ -123,12 +138,14 @@ export class Board extends EventEmitter {
         katapult: 'katapult' as const,
         dfu: 'dfu' as const,
         'rp2040-rom': 'rom' as const,
+        // An SD-card bootloader runs only at power-up, and only for a file on the card.
+        sdcard: undefined,
         none: undefined,
       }[this.spec.bootloader];
       if (!target) return;
       await this.enter('absent');
       void this.enqueue(async () => {
-        await sleep(BOOTLOADER_ENTRY_MS);
+        await sleep(this.isCan ? CAN_BOOTLOADER_ENTRY_MS : this.ctx.usb.reenumerationDelayMs());
         await this.enter(target);
       });
     });
@@ -141,6 +158,7 @@ export class Board extends EventEmitter {
       'katapult-can': 'katapult',
       dfu: 'dfu',
       'rp2040-rom': 'rom',
+      sdcard: 'app',
     };
     if (this.mode !== expected[method]) {
       throw new FlashRefused(
@@ -214,7 +232,7 @@ export class Board extends EventEmitter {
     });
     void this.enqueue(async () => {
       await this.enter('absent');
-      await sleep(REBOOT_MS);
+      await sleep(this.isCan ? CAN_REBOOT_MS : this.ctx.usb.reenumerationDelayMs());
       if (gone) {
         this.ctx.audit.write('board-lost', { mcu: this.name });
         return;
@@ -237,7 +255,7 @@ export class Board extends EventEmitter {
     if (this.spec.applicationAddress !== undefined && header.flash_start !== this.spec.applicationAddress) {
       return `firmware is linked at 0x${header.flash_start.toString(16)}, the application starts at 0x${this.spec.applicationAddress.toString(16)}`;
     }
-    const wanted = this.isCan ? 'can' : 'usb';
+    const wanted = this.isCan ? 'can' : this.isBridge ? 'usbcan' : 'usb';
     if (header.interface !== wanted)
       return `firmware talks over ${header.interface}, the board is wired for ${wanted}`;
     return undefined;
@@ -262,11 +280,14 @@ export class Board extends EventEmitter {
     if (wasRunning && mode !== 'app') this.emit('reset');
     if (mode === 'absent') return;
     if (this.isCan) this.attachCan(mode);
+    else if (this.isBridge && mode === 'app') await this.plugBridge();
     else await this.plugUsb(mode);
     this.ctx.audit.write('board-mode', { mcu: this.name, mode, version: this.version });
   }
 
   private async leave(): Promise<void> {
+    // The bridge's reset takes the host's can0 with it (Klipper's CANBUS.md: Linux disables it).
+    if (this.isBridge && this.mode === 'app') await this.ctx.can?.stop();
     this.responder = undefined;
     this.stopStream?.();
     this.stopStream = undefined;
@@ -286,9 +307,10 @@ export class Board extends EventEmitter {
     const serialNumber = this.spec.usbSerial!;
     let identity: UsbIdentity;
     if (mode === 'app') identity = USB_IDS.klipper(this.spec.mcuType, serialNumber);
-    else if (mode === 'katapult') identity = USB_IDS.katapult(this.spec.mcuType, serialNumber);
+    else if (mode === 'katapult')
+      identity = USB_IDS.katapult(this.spec.mcuType, serialNumber, this.spec.katapultUsbName);
     else if (mode === 'dfu') identity = USB_IDS.stm32Dfu();
-    else identity = USB_IDS.rp2040Boot();
+    else identity = USB_IDS.rp2040Boot(this.spec.mcuType);
     if (mode === 'dfu' || mode === 'rom') {
       this.ctx.usb.plug(port, identity);
       return;
@@ -300,6 +322,95 @@ export class Board extends EventEmitter {
     const tty = await serial.open();
     this.serial = serial;
     this.ctx.usb.plug(port, identity, { tty, byId, byPath });
+  }
+
+  /**
+   * Klipper in USB-to-CAN bridge mode: a gs_usb adapter without a tty; the host's can0 is up
+   * once it enumerates (allow-hotplug), with the bridge as a node on it.
+   */
+  private async plugBridge(): Promise<void> {
+    const can = this.ctx.can;
+    this.ctx.usb.plug(
+      this.spec.usbPort!,
+      USB_IDS.klipperCanBridge(this.spec.mcuType, this.spec.usbSerial!),
+      undefined,
+      can?.name,
+    );
+    this.attachCan('app');
+    await can?.start();
+  }
+
+  /** Klipper's `reset` command: the board restarts, through its SD-card bootloader if it has one. */
+  reset(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.mode !== 'app') return;
+      await this.enter('absent');
+      void this.enqueue(async () => {
+        await sleep(this.isCan ? CAN_REBOOT_MS : this.ctx.usb.reenumerationDelayMs());
+        if (this.spec.bootloader === 'sdcard' && !(await this.loadFromSdcard())) return;
+        await this.enter(this.bootableMode());
+      });
+    });
+  }
+
+  /** A file on the board's SD card, written through Klipper's SPI commands (spi_flash.py). */
+  writeSdcardFile(path: string, bytes: Buffer): void {
+    if (this.mode !== 'app') throw new FlashRefused(`${this.name} does not run Klipper (it is ${this.mode})`);
+    this.sdcard.set(path.toLowerCase(), bytes);
+  }
+
+  readSdcardFile(path: string): Buffer | undefined {
+    if (this.mode !== 'app') throw new FlashRefused(`${this.name} does not run Klipper (it is ${this.mode})`);
+    return this.sdcard.get(path.toLowerCase());
+  }
+
+  /**
+   * The SD-card bootloader at power-up: a firmware.bin on the card is written to flash and
+   * renamed FIRMWARE.CUR. Faults act as in a flash; false when the board never starts.
+   */
+  private async loadFromSdcard(): Promise<boolean> {
+    const image = this.sdcard.get(SDCARD_FIRMWARE);
+    if (!image) return true;
+    const hang = this.ctx.faults.trigger('flash-hangs', this.name);
+    this.ctx.audit.write('flash-start', {
+      mcu: this.name,
+      method: 'sdcard',
+      file: SDCARD_FIRMWARE,
+      hang: Boolean(hang),
+    });
+    if (hang) return false;
+    await sleep(this.ctx.flashSeconds * 1000);
+    if (this.ctx.faults.trigger('flash-fails', this.name)) {
+      // The bootloader leaves the file and the old application in place.
+      this.ctx.audit.write('flash-failed', { mcu: this.name, method: 'sdcard' });
+      return true;
+    }
+    let firmware: Firmware | null;
+    try {
+      firmware = parseFirmware(image);
+    } catch {
+      firmware = null;
+    }
+    this.flashCount += 1;
+    const wrong = this.ctx.faults.trigger('wrong-version', this.name);
+    const gone = this.ctx.faults.trigger('no-return', this.name);
+    if (wrong)
+      this.firmware = wrong.version && firmware ? withVersion(firmware, wrong.version) : this.firmware;
+    else this.firmware = firmware;
+    this.sdcard.delete(SDCARD_FIRMWARE);
+    this.sdcard.set(SDCARD_CURRENT, image);
+    this.ctx.audit.write('flash', {
+      mcu: this.name,
+      method: 'sdcard',
+      version: firmware?.dictionary.version ?? null,
+      runs: this.firmware?.dictionary.version ?? null,
+      count: this.flashCount,
+    });
+    if (gone) {
+      this.ctx.audit.write('board-lost', { mcu: this.name });
+      return false;
+    }
+    return true;
   }
 
   private onSerialData(chunk: Buffer): void {
@@ -324,6 +435,10 @@ export class Board extends EventEmitter {
 
   private onCanFrame(frame: CanFrame): void {
     if (this.ctx.faults.peek('can-node-missing', this.name)) return;
+    // Another node answering on this node's reply id holds the same node id (canserial.c).
+    if (this.klipperNodeId !== undefined && frame.id === CAN_NODE_ID_BASE + this.klipperNodeId * 2 + 1) {
+      return this.canIdConflict('another node transmits on this node id');
+    }
     const command = decodeAdminCommand(frame);
     if (!command) return;
     const uuid = parseCanbusUuid(this.spec.canbusUuid!);
@@ -337,7 +452,11 @@ export class Board extends EventEmitter {
         return;
       }
       case 'setKlipperNodeId':
-        if (mine && app === 'klipper') this.bindKlipperStream(command.nodeId);
+        if (app !== 'klipper') return;
+        if (mine) this.bindKlipperStream(command.nodeId);
+        else if (command.nodeId === this.klipperNodeId) {
+          this.canIdConflict(`node id ${command.nodeId} assigned to ${command.uuid}`);
+        }
         return;
       case 'requestBootloader':
         if (mine && app === 'klipper') void this.requestBootloader();
@@ -349,6 +468,24 @@ export class Board extends EventEmitter {
         if (app === 'katapult') this.katapultNodeId = undefined;
         return;
     }
+  }
+
+  /**
+   * Klipper's can_id_conflict(): the node drops its id (so it can no longer transmit) and shuts
+   * down with "Another CAN node assigned this ID"; a host talking to it loses it.
+   */
+  private canIdConflict(cause: string): void {
+    const nodeId = this.klipperNodeId;
+    this.stopStream?.();
+    this.stopStream = undefined;
+    this.klipperNodeId = undefined;
+    this.ctx.audit.write('mcu-shutdown', {
+      mcu: this.name,
+      nodeId,
+      reason: 'Another CAN node assigned this ID',
+      cause,
+    });
+    this.emit('reset');
   }
 
   private bindKlipperStream(nodeId: number): void {

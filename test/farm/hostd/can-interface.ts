@@ -11,6 +11,8 @@ import type { SimCanInterface } from '../spec';
 export class CanInterface {
   readonly bus: SimulatedCanBus;
   private server?: CanBusSocketServer;
+  /** Whether the host has the interface now: a USB-CAN bridge's can0 exists only while it runs Klipper. */
+  present = false;
 
   constructor(
     readonly spec: SimCanInterface,
@@ -29,14 +31,25 @@ export class CanInterface {
   }
 
   async start(): Promise<void> {
+    if (this.present) return;
     rmSync(this.socketPath, { force: true });
     this.server = await serveCanBusOnUnixSocket(this.bus, this.socketPath);
     // Any user may open a raw CAN socket on a real host.
     chmodSync(this.socketPath, 0o666);
+    this.present = true;
   }
 
+  /**
+   * The interface goes away (its USB adapter left the bus): open CAN sockets on it close and
+   * new ones cannot bind. The nodes on the wire keep running.
+   */
   async stop(): Promise<void> {
-    await this.server?.close();
+    if (!this.present) return;
+    this.present = false;
+    const server = this.server;
+    this.server = undefined;
+    await server?.close();
+    rmSync(this.socketPath, { force: true });
   }
 
   /** Misconfigures the host interface (fault), or restores it. */
@@ -45,7 +58,8 @@ export class CanInterface {
   }
 
   /** What `ip -details link show` reports: a mismatched bus piles up errors and goes error-passive. */
-  link(): { exists: true; bitrate: number; state: string; txErrors: number; rxErrors: number } {
+  link(): { exists: boolean; bitrate: number; state: string; txErrors: number; rxErrors: number } {
+    if (!this.present) return { exists: false, bitrate: 0, state: 'STOPPED', txErrors: 0, rxErrors: 0 };
     const mismatch = this.bus.list().some((a) => !a.inSync);
     return {
       exists: true,

@@ -1,4 +1,4 @@
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../command';
 import type { SimBoardSpec, SimHostSpec } from '../spec';
@@ -88,12 +88,47 @@ export async function setupHome(spec: SimHostSpec): Promise<void> {
   for (const board of spec.boards) writeFileSync(kconfigPath(spec, board), board.kconfig);
   writeFileSync(
     join(data, 'config', 'moonraker.conf'),
-    `[server]\nhost: 0.0.0.0\nport: ${spec.moonrakerPort}\n\n[authorization]\ntrusted_clients:\n    10.0.0.0/8\n    127.0.0.0/8\n`,
+    `[server]\nhost: 0.0.0.0\nport: ${spec.moonrakerPort}\n\n[authorization]\n` +
+      // With api-key, no client is trusted: every request needs the API key from Moonraker's database.
+      (spec.traits.moonrakerAuthorization === 'api-key'
+        ? ''
+        : 'trusted_clients:\n    10.0.0.0/8\n    127.0.0.0/8\n'),
   );
   writeFileSync(join(data, 'moonraker.asvc'), 'klipper_mcu\nwebcamd\nMoonCord\nKlipperScreen\ncrowsnest\n');
-  mkdirSync(join(home, 'klippy-env', 'bin'), { recursive: true });
-  symlinkSync('/usr/bin/python3', join(home, 'klippy-env', 'bin', 'python'));
+  await setupPython(spec, join(home, 'klippy-env'));
   await run('chown', ['-R', `${spec.user.uid}:${spec.user.gid}`, home]);
+}
+
+/** Where Debian's python3-serial is, which the host's pyserial is a copy of. */
+const SYSTEM_SITE = '/usr/lib/python3/dist-packages';
+
+/**
+ * ~/klippy-env as KIAUH leaves it: a virtualenv of the system python3 with its own pyserial
+ * (klippy's requirements). With trait `klippy-env-only` the system python3 has none: the host's
+ * view of its site directory is an overlay whose whiteouts remove pyserial, as if never installed.
+ */
+async function setupPython(spec: SimHostSpec, env: string): Promise<void> {
+  await run('/usr/bin/python3', ['-m', 'venv', '--without-pip', env]);
+  const lib = readdirSync(join(env, 'lib')).find((d) => d.startsWith('python3'));
+  if (!lib) throw new Error(`${env}: python3 -m venv made no lib/python3.*`);
+  const pyserial = readdirSync(SYSTEM_SITE).filter((e) => e === 'serial' || /^pyserial-.+-info$/.test(e));
+  if (!pyserial.includes('serial')) throw new Error(`no pyserial in ${SYSTEM_SITE}: install python3-serial`);
+  for (const entry of pyserial) {
+    await run('cp', ['-a', join(SYSTEM_SITE, entry), join(env, 'lib', lib, 'site-packages', entry)]);
+  }
+  if (spec.traits.pyserial !== 'klippy-env-only') return;
+  const whiteouts = join(spec.hostDir, 'python-site-whiteouts');
+  rmSync(whiteouts, { recursive: true, force: true });
+  mkdirSync(whiteouts);
+  for (const entry of pyserial) await run('mknod', [join(whiteouts, entry), 'c', '0', '0']);
+  await run('mount', [
+    '-t',
+    'overlay',
+    '-o',
+    `lowerdir=${whiteouts}:${SYSTEM_SITE}`,
+    'python-site',
+    SYSTEM_SITE,
+  ]);
 }
 
 /**

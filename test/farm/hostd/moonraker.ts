@@ -1,5 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { KlippyApiError } from '../real-klipper/klippy-api';
+import { klippyRequestFor } from '../real-klipper/moonraker-forward';
+import { RealKlippy } from '../real-klipper/real-klippy';
 import type { Klippy } from './klippy';
+import type { MoonrakerAuthorization } from './moonraker-auth';
 import type { PrintJob } from './print-job';
 import type { ServiceManager } from './services';
 
@@ -19,6 +23,7 @@ class HttpError extends Error {
  * Moonraker's HTTP API on port 7125, for what an updater needs: Klippy's state and software
  * version, print and idle state, MCU versions, the job queue and service control. Responses have
  * Moonraker's shapes: `{"result": ...}` or `{"error": {"code", "message", "traceback"}}`.
+ * Every request passes Moonraker's authorization first (moonraker-auth.ts).
  */
 export class Moonraker {
   private server?: Server;
@@ -29,9 +34,10 @@ export class Moonraker {
       hostname: string;
       klipperPath: string;
       configFile: string;
-      klippy: Klippy;
+      klippy: Klippy | RealKlippy;
       print: PrintJob;
       services: ServiceManager;
+      authorization: MoonrakerAuthorization;
     },
   ) {}
 
@@ -41,6 +47,7 @@ export class Moonraker {
 
   async listen(port: number): Promise<void> {
     if (this.listening) return;
+    await this.deps.authorization.load();
     const server = createServer((req, res) => void this.handle(req, res));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -60,6 +67,12 @@ export class Moonraker {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://moonraker');
+      const refused = this.deps.authorization.check(req, url);
+      if (refused) {
+        req.resume();
+        send(res, refused.code, { error: refused });
+        return;
+      }
       const body = await readJsonBody(req);
       const result = await this.route(req.method ?? 'GET', url, body);
       send(res, 200, { result });
@@ -77,6 +90,9 @@ export class Moonraker {
       return typeof value === 'string' ? value : undefined;
     };
     const route = `${method} ${url.pathname}`;
+    // A real klippy answers the printer endpoints itself, through its API server.
+    const forwarded = klippy instanceof RealKlippy ? klippyRequestFor(route, url, body) : undefined;
+    if (forwarded) return this.forward(klippy as RealKlippy, forwarded.method, forwarded.params);
     switch (route) {
       case 'GET /server/info':
         return {
@@ -164,6 +180,19 @@ export class Moonraker {
       }
       default:
         throw new HttpError(404, 'Not Found');
+    }
+  }
+
+  private async forward(
+    klippy: RealKlippy,
+    method: string,
+    params: Record<string, unknown>,
+  ): Promise<unknown> {
+    this.requireKlippy();
+    try {
+      return await klippy.request(method, params);
+    } catch (error) {
+      throw new HttpError(error instanceof KlippyApiError ? error.status : 500, (error as Error).message);
     }
   }
 

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   copyFileSync,
   chmodSync,
@@ -7,7 +8,9 @@ import {
   statfsSync,
   appendFileSync,
   realpathSync,
+  readFileSync,
 } from 'node:fs';
+import { inflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { run } from '../command';
 import { parseFaultSpec, type FaultKind, type FaultSpec } from '../faults';
@@ -22,7 +25,11 @@ import { hostKlipperVersion, kconfigPath, klipperDir, printerDataDir, setupHome 
 import { Klippy } from './klippy';
 import { LinuxMcu } from './linux-mcu';
 import { Moonraker } from './moonraker';
+import { MoonrakerAuthorization } from './moonraker-auth';
 import { PrintJob } from './print-job';
+import { installRealLinuxMcu } from '../real-klipper/host-setup';
+import { RealKlippy } from '../real-klipper/real-klippy';
+import { RealLinuxMcu } from '../real-klipper/real-linux-mcu';
 import { ServiceManager } from './services';
 import type { HostSnapshot } from './snapshot';
 import { SshDaemon } from './sshd';
@@ -36,12 +43,12 @@ export class SimHost {
   readonly faults: FaultRegistry;
   private readonly control: ControlServer;
   private readonly sshd: SshDaemon;
-  private readonly usb = new UsbBus();
+  private readonly usb: UsbBus;
   private readonly can?: CanInterface;
   private readonly boards: Board[];
-  private readonly linuxMcu?: LinuxMcu;
+  private readonly linuxMcu?: LinuxMcu | RealLinuxMcu;
   private readonly print: PrintJob;
-  private readonly klippy: Klippy;
+  private readonly klippy: Klippy | RealKlippy;
   private readonly services: ServiceManager;
   private readonly moonraker: Moonraker;
   private ready = false;
@@ -49,6 +56,7 @@ export class SimHost {
   private sessionSeq = 0;
 
   constructor(readonly spec: SimHostSpec) {
+    this.usb = new UsbBus(spec.traits.usbReenumerationMs);
     this.audit = new AuditLog(join(HOST_PATHS.simRun, 'audit.jsonl'));
     this.faults = new FaultRegistry(this.audit);
     this.control = new ControlServer(HOST_PATHS.control, this.handlers(), (op, error) =>
@@ -74,9 +82,15 @@ export class SimHost {
     };
     this.boards = spec.boards.filter((b) => b.kind !== 'linux').map((b) => new Board(b, context, null));
     const linux = spec.boards.find((b) => b.kind === 'linux');
-    if (linux) this.linuxMcu = new LinuxMcu(linux, this.audit);
+    // Profile real-linux: the real klipper_mcu and klippy from ~/klipper instead of their models.
+    if (linux)
+      this.linuxMcu = spec.realKlipper
+        ? new RealLinuxMcu(linux, this.audit)
+        : new LinuxMcu(linux, this.audit);
     this.print = new PrintJob(this.audit);
-    this.klippy = new Klippy(spec, this.audit, this.print, this.can);
+    this.klippy = spec.realKlipper
+      ? new RealKlippy(spec, this.audit)
+      : new Klippy(spec, this.audit, this.print, this.can);
     for (const mcu of [...this.boards, ...(this.linuxMcu ? [this.linuxMcu] : [])]) {
       mcu.on('reset', () => this.klippy.mcuLost(mcu.name));
     }
@@ -88,6 +102,7 @@ export class SimHost {
       klippy: this.klippy,
       print: this.print,
       services: this.services,
+      authorization: new MoonrakerAuthorization({ dataDir: printerDataDir(spec), user: spec.user }),
     });
     this.addServices();
   }
@@ -95,19 +110,26 @@ export class SimHost {
   async start(): Promise<void> {
     await this.control.listen();
     await setupHome(this.spec);
-    if (this.can) {
+    // A USB-to-CAN bridge board brings its own can0 when it runs Klipper; otherwise an adapter does.
+    if (this.can && !this.boards.some((b) => b.isBridge)) {
       await this.can.start();
-      this.usb.plug('1.4', USB_IDS.canAdapter());
+      this.usb.plug('1.4', USB_IDS.canAdapter(), undefined, this.can.name);
     }
-    await this.installInitialFirmware();
+    if (this.spec.realKlipper) {
+      await installRealLinuxMcu(this.spec);
+      this.linuxMcu?.noteInstalled();
+    } else {
+      await this.installInitialFirmware();
+    }
     this.settingUp = false;
     await Promise.all(this.boards.map((b) => b.boot()));
     await this.services.handle('start', 'klipper-mcu', 0);
     await this.services.handle('start', 'moonraker', 0);
     if (this.spec.startKlipper) {
       await this.services.handle('start', 'klipper', 0);
-      // A printer that is up has finished connecting to its MCUs.
-      for (let i = 0; i < 200 && this.klippy.state === 'startup'; i++)
+      // A printer that is up has finished connecting to its MCUs (real klippy first compiles its C helper).
+      const polls = this.spec.realKlipper ? 1200 : 200;
+      for (let i = 0; i < polls && this.klippy.state === 'startup'; i++)
         await new Promise((r) => setTimeout(r, 50));
     }
     await this.sshd.start();
@@ -368,6 +390,7 @@ export class SimHost {
       };
     return {
       ping: () => ({ ready: this.ready }),
+      traits: () => this.spec.traits,
       snapshot: () => this.snapshot(),
       audit: (p) => {
         this.audit.write(str(p.event, 'event'), (p.fields as Record<string, unknown>) ?? {});
@@ -440,6 +463,30 @@ export class SimHost {
         return board.flash('katapult-can', file, {
           nodeId: typeof p.nodeId === 'number' ? p.nodeId : undefined,
         });
+      },
+      // spi_flash.py's side of an SD-card flash: it talks to the board's Klipper over its tty.
+      'sdcard-connect': (p) => {
+        const board = this.boardByDevice(str(p.device, 'device'));
+        if (board.mode !== 'app' || !board.firmware) throw new FlashRefused('Unable to connect to MCU');
+        return {
+          mcu: board.firmware.dictionary.config?.MCU ?? null,
+          version: board.firmware.dictionary.version,
+          dictionary: inflateSync(board.firmware.compressed).toString('utf8'),
+        };
+      },
+      'sdcard-write': (p) => {
+        const board = this.boardByDevice(str(p.device, 'device'));
+        const bytes = readFileSync(str(p.file, 'file'));
+        board.writeSdcardFile(str(p.path, 'path'), bytes);
+        this.audit.write('sdcard-write', { mcu: board.name, path: p.path, size: bytes.length });
+        return { size: bytes.length, sha1: createHash('sha1').update(bytes).digest('hex') };
+      },
+      'sdcard-read': (p) => {
+        const bytes = this.boardByDevice(str(p.device, 'device')).readSdcardFile(str(p.path, 'path'));
+        return bytes ? { size: bytes.length, sha1: createHash('sha1').update(bytes).digest('hex') } : null;
+      },
+      'mcu-reset': async (p) => {
+        await this.boardByDevice(str(p.device, 'device')).reset();
       },
       'dfu-flash': flashOp('dfu', (p) => ({ board: this.boardByPort(str(p.port, 'port')), target: {} })),
       'rp2040-flash': flashOp('rp2040-rom', (p) => ({

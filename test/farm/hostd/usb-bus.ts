@@ -16,6 +16,8 @@ export interface UsbDevice {
   tty?: string;
   byId?: string;
   byPath?: string;
+  /** The network interface the device provides (a gs_usb CAN adapter's can0). */
+  net?: string;
 }
 
 export type UsbIdentity = Pick<
@@ -36,8 +38,22 @@ export class UsbBus {
   private nextDevnum = 2;
   private readonly devices = new Map<string, UsbDevice>();
 
+  /** `reenumerationMs`: how long a rebooted device takes to show again with its udev links, [min, max]. */
+  constructor(private readonly reenumerationMs: readonly [number, number] = [150, 200]) {}
+
+  /** The time one reboot takes to show on the bus: drawn from the range, so no two take the same. */
+  reenumerationDelayMs(): number {
+    const [min, max] = this.reenumerationMs;
+    return min + Math.random() * (max - min);
+  }
+
   /** Enumerates a device on a port (replacing whatever was there). */
-  plug(port: string, identity: UsbIdentity, tty?: { tty: string; byId: string; byPath: string }): UsbDevice {
+  plug(
+    port: string,
+    identity: UsbIdentity,
+    tty?: { tty: string; byId: string; byPath: string },
+    net?: string,
+  ): UsbDevice {
     const device: UsbDevice = {
       busnum: 1,
       devnum: this.nextDevnum++,
@@ -45,6 +61,7 @@ export class UsbBus {
       busPath: `1-${port}`,
       ...identity,
       ...tty,
+      ...(net ? { net } : {}),
     };
     this.devices.set(port, device);
     return device;
@@ -72,13 +89,23 @@ export const USB_IDS = {
     serial,
     description: 'OpenMoko, Inc. Klipper 3d-Printer Firmware',
   }),
-  katapult: (mcu: string, serial: string): UsbIdentity => ({
+  /** Katapult; builds from before its rename say `CanBoot`, which udev puts in the by-id name. */
+  katapult: (mcu: string, serial: string, name: 'katapult' | 'CanBoot' = 'katapult'): UsbIdentity => ({
     vid: '1d50',
     pid: '6177',
-    manufacturer: 'katapult',
+    manufacturer: name,
     product: mcu,
     serial,
-    description: 'OpenMoko, Inc. Katapult Bootloader',
+    description: `OpenMoko, Inc. ${name === 'CanBoot' ? 'CanBoot' : 'Katapult'} Bootloader`,
+  }),
+  /** Klipper built as a USB-to-CAN bridge (CONFIG_USBCANBUS): a gs_usb adapter, no tty. */
+  klipperCanBridge: (mcu: string, serial: string): UsbIdentity => ({
+    vid: '1d50',
+    pid: '606f',
+    manufacturer: 'Klipper',
+    product: mcu,
+    serial,
+    description: 'OpenMoko, Inc. Geschwister Schneider CAN adapter',
   }),
   stm32Dfu: (): UsbIdentity => ({
     vid: '0483',
@@ -88,14 +115,25 @@ export const USB_IDS = {
     serial: '',
     description: 'STMicroelectronics STM Device in DFU Mode',
   }),
-  rp2040Boot: (): UsbIdentity => ({
-    vid: '2e8a',
-    pid: '0003',
-    manufacturer: 'Raspberry Pi',
-    product: 'RP2 Boot',
-    serial: 'E0C9125B0D9B',
-    description: 'Raspberry Pi RP2 Boot',
-  }),
+  /** The boot ROM (BOOTSEL) of an RP2040, or of an RP2350 (another product id). */
+  rp2040Boot: (mcu = 'rp2040'): UsbIdentity =>
+    mcu === 'rp2350'
+      ? {
+          vid: '2e8a',
+          pid: '000f',
+          manufacturer: 'Raspberry Pi',
+          product: 'RP2350 Boot',
+          serial: '5A1E4C3B2D1F0E9A',
+          description: 'Raspberry Pi RP2350 Boot',
+        }
+      : {
+          vid: '2e8a',
+          pid: '0003',
+          manufacturer: 'Raspberry Pi',
+          product: 'RP2 Boot',
+          serial: 'E0C9125B0D9B',
+          description: 'Raspberry Pi RP2 Boot',
+        },
   canAdapter: (): UsbIdentity => ({
     vid: '1d50',
     pid: '606f',

@@ -1,0 +1,111 @@
+import type { PrinterUpdateResult } from '@lockstep/contracts';
+import type { FarmHost } from '@lockstep/farm';
+import { boardFlashes, inventory, isBoardFlash, printerJob, useWorkerFarm, type WorkerFarm } from './harness';
+
+/**
+ * The farm's boards run firmware from the commit of Klipper PR #7357 ("build: expose minimal
+ * Kconfig in MCU identify data", one before origin's master), so each reports the minimal
+ * Kconfig it was built with; the jobs update them to master.
+ */
+const FARM = { initialRef: 'origin/master~1' };
+const TARGET = { ref: 'master' };
+
+/** The inventory with the mainboard's crystal set to 8 MHz: the board was built for 12 MHz. */
+function wrongCrystal(host: FarmHost) {
+  return inventory(host).map((mcu) =>
+    mcu.name === 'mcu'
+      ? {
+          ...mcu,
+          kconfig: mcu.kconfig
+            .replace('CONFIG_STM32_CLOCK_REF_12M=y', 'CONFIG_STM32_CLOCK_REF_8M=y')
+            .replace('CONFIG_CLOCK_REF_FREQ=12000000', 'CONFIG_CLOCK_REF_FREQ=8000000'),
+        }
+      : mcu,
+  );
+}
+
+const DIFFERENCE = "CONFIG_STM32_CLOCK_REF_12M is y on the board, absent from the job's Kconfig (clock)";
+const HINT =
+  'fix the Kconfig of [mcu] in the inventory to match the board (every option the board reports, with its value), ' +
+  'or, if the board is the one that is wrong, run `make menuconfig` for it and put that .config in the inventory';
+
+/** The job stopped in preflight, and the hardware saw no stop, no build and no flash. */
+function refusedBeforeAnythingChanged(
+  ctx: WorkerFarm,
+  since: number,
+  result: PrinterUpdateResult,
+  source: string,
+) {
+  if (result.outcome !== 'failed-preflight')
+    console.log(JSON.stringify(result, null, 2), ctx.worker.output());
+  expect(result.outcome).toBe('failed-preflight');
+  expect(result.needsAttention).toMatchObject({
+    step: 'preflight',
+    mcu: 'mcu',
+    reason: `${result.printerId}, preflight: [mcu] runs firmware built with another Kconfig than the job's (${source}): ${DIFFERENCE}`,
+    hint: HINT,
+  });
+  const seen = ctx.host.audit().filter((e) => e.seq > since);
+  expect(seen.filter((e) => e.event === 'service' && e.action === 'stop')).toEqual([]);
+  expect(seen.filter((e) => e.event === 'build-start')).toEqual([]);
+  expect(seen.filter(isBoardFlash)).toEqual([]);
+}
+
+describe('preflight compares the Kconfig each board reports with the job’s, Klipper running', () => {
+  const ctx = useWorkerFarm('kconfig-running', FARM);
+  let since = 0;
+  beforeEach(() => {
+    since = ctx.host.audit().at(-1)?.seq ?? 0;
+  });
+
+  it('refuses a job whose Kconfig gives the mainboard another crystal, naming the option; Klipper keeps running', async () => {
+    const result = await ctx.queue.run(
+      printerJob(ctx.host, { target: TARGET, mcus: wrongCrystal(ctx.host) }),
+    );
+
+    refusedBeforeAnythingChanged(ctx, since, result, 'as Klipper reports it');
+    expect(result.klipperRunning).toBe(true);
+    expect((await ctx.host.snapshot()).klippy.state).toBe('ready');
+  });
+
+  it('updates with the Kconfig the boards were built with', async () => {
+    const before = await ctx.host.snapshot();
+
+    const result = await ctx.queue.run(printerJob(ctx.host, { target: TARGET }));
+
+    if (result.outcome !== 'updated') console.log(JSON.stringify(result, null, 2), ctx.worker.output());
+    expect(result.outcome).toBe('updated');
+    expect(result.warnings.filter((w) => w.includes('Kconfig'))).toEqual([]);
+    expect(result.targetVersion).not.toBe(before.hostVersion);
+    expect(Object.keys(boardFlashes(ctx.host, since)).sort()).toEqual(before.mcus.map((m) => m.name).sort());
+  });
+});
+
+describe('preflight compares the Kconfig each board reports with the job’s, Klipper stopped', () => {
+  const ctx = useWorkerFarm('kconfig-stopped', { ...FARM, klipperStopped: true });
+  let since = 0;
+  beforeEach(() => {
+    since = ctx.host.audit().at(-1)?.seq ?? 0;
+  });
+
+  it("reads each board's own identify data and refuses the same job, touching nothing", async () => {
+    const result = await ctx.queue.run(
+      printerJob(ctx.host, { target: TARGET, mcus: wrongCrystal(ctx.host) }),
+    );
+
+    refusedBeforeAnythingChanged(ctx, since, result, 'as its identify data says');
+    expect(result.klipperRunning).toBe(false);
+    expect(ctx.host.audit().filter((e) => e.seq > since && e.event === 'service')).toEqual([]);
+  });
+
+  it('finds no difference on any board with the Kconfig they were built with, and updates', async () => {
+    const before = await ctx.host.snapshot();
+
+    const result = await ctx.queue.run(printerJob(ctx.host, { target: TARGET }));
+
+    if (result.outcome !== 'updated') console.log(JSON.stringify(result, null, 2), ctx.worker.output());
+    expect(result.outcome).toBe('updated');
+    expect(result.warnings.filter((w) => w.includes('Kconfig'))).toEqual([]);
+    expect(Object.keys(boardFlashes(ctx.host, since)).sort()).toEqual(before.mcus.map((m) => m.name).sort());
+  });
+});

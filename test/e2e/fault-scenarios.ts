@@ -364,6 +364,17 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     klipperRunning: true,
     flashRequests: { ebb36: 2, mcu: 1 },
   },
+  {
+    name: 'the USB-CAN bridge does not come back after its flash: held, naming it and its CAN interface',
+    fault: 'usb-can-bridge',
+    farm: { profile: 'bridge' },
+    faults: [{ kind: 'no-return', mcu: 'mcu' }],
+    outcome: 'held',
+    klipperRunning: false,
+    flashRequests: { mcu: 1 },
+    reason: /\[mcu\] is the USB-to-CAN bridge: after its flash can0 did not come back/,
+    hint: /allow-hotplug can0/,
+  },
 ];
 
 /** A journal cut off in the middle of a write, as a power cut without fsync leaves it. */

@@ -109,3 +109,34 @@ describe('preflight compares the Kconfig each board reports with the job’s, Kl
     expect(Object.keys(boardFlashes(ctx.host, since)).sort()).toEqual(before.mcus.map((m) => m.name).sort());
   });
 });
+
+describe('preflight compares the constants older firmware declares from its Kconfig with the job’s', () => {
+  // v0.12.0 firmware: no minimal Kconfig in its identify data, but MCU and CLOCK_FREQ constants.
+  const ctx = useWorkerFarm('kconfig-constants');
+
+  it('refuses a job that builds the mainboard for another clock, naming it; Klipper keeps running', async () => {
+    const since = ctx.host.audit().at(-1)?.seq ?? 0;
+    const mcus = inventory(ctx.host).map((mcu) =>
+      mcu.name === 'mcu'
+        ? {
+            ...mcu,
+            kconfig: mcu.kconfig.replace('CONFIG_CLOCK_FREQ=180000000', 'CONFIG_CLOCK_FREQ=168000000'),
+          }
+        : mcu,
+    );
+    expect(mcus.find((m) => m.name === 'mcu')!.kconfig).toContain('CONFIG_CLOCK_FREQ=168000000');
+
+    const result = await ctx.queue.run(printerJob(ctx.host, { mcus }));
+
+    expect(result.outcome).toBe('failed-preflight');
+    expect(result.needsAttention?.reason).toBe(
+      `${result.printerId}, preflight: [mcu] runs firmware built with another Kconfig than the job's (as Klipper reports it): ` +
+        "CONFIG_CLOCK_FREQ is 180000000 on the board, 168000000 in the job's Kconfig (clock)",
+    );
+    const seen = ctx.host.audit().filter((e) => e.seq > since);
+    expect(seen.filter((e) => e.event === 'service' && e.action === 'stop')).toEqual([]);
+    expect(seen.filter((e) => e.event === 'build-start')).toEqual([]);
+    expect(seen.filter(isBoardFlash)).toEqual([]);
+    expect((await ctx.host.snapshot()).klippy.state).toBe('ready');
+  });
+});

@@ -125,6 +125,7 @@ describe('lockstep_probe.py on a CAN bus (simulator socket)', () => {
         mcu: 'stm32g0b1xx',
         app: 'Klipper',
         kconfig: null,
+        constants: expect.objectContaining({ MCU: 'stm32g0b1xx' }),
       });
       expect(run.code).toBe(0);
       expect(ebb.nodeId).toBe(4);

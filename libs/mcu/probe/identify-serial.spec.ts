@@ -114,6 +114,7 @@ describe('lockstep_probe.py identify --serial', () => {
       mcu: 'stm32f446xx',
       app: 'Klipper',
       kconfig: null,
+      constants: { MCU: 'stm32f446xx', CLOCK_FREQ: 180000000 },
     });
     expect(run.code).toBe(0);
     expect(run.stdout.endsWith('}\n')).toBe(true);
@@ -131,6 +132,7 @@ describe('lockstep_probe.py identify --serial', () => {
       mcu: null,
       app: null,
       kconfig: null,
+      constants: {},
     });
     expect(run.code).toBe(0);
   });
@@ -177,6 +179,7 @@ describe('lockstep_probe.py identify --serial', () => {
       mcu: 'stm32f446xx',
       app: 'Klipper',
       kconfig: MINIMAL_KCONFIG,
+      constants: { MCU: 'stm32f446xx', CLOCK_FREQ: 180000000 },
     });
   });
 

@@ -22,6 +22,8 @@ export interface McuIdentity {
   app: string | null;
   /** The build's minimal Kconfig (savedefconfig), which firmware since Klipper PR #7357 carries; else null. */
   kconfig: string | null;
+  /** MCU, CLOCK_FREQ and CANBUS_FREQUENCY as the data dictionary declares them (from the build's Kconfig). */
+  constants: Record<string, unknown>;
 }
 
 /** A running Klipper MCU answers identify within milliseconds; a silent one should cost little. */

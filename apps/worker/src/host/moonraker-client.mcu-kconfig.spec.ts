@@ -48,22 +48,38 @@ describe('MoonrakerClient.mcuKconfigs', () => {
   ])('reads mcu_kconfig given %s', async (_form, value, expected) => {
     const { client } = clientAnswering(objects('ready', { 'mcu ebb36': { mcu_kconfig: value } }));
 
-    await expect(client.mcuKconfigs(['ebb36'])).resolves.toEqual({
+    await expect(client.mcuKconfigs(['ebb36'])).resolves.toMatchObject({
       ready: true,
       kconfigs: { ebb36: expected },
+    });
+  });
+
+  it("reads each MCU's mcu_constants, and none for an object without them", async () => {
+    const { client } = clientAnswering(
+      objects('ready', {
+        mcu: { mcu_constants: { MCU: 'stm32f446xx', CLOCK_FREQ: 180000000 } },
+        'mcu ebb36': { mcu_constants: 'not an object' },
+      }),
+    );
+
+    await expect(client.mcuKconfigs(['mcu', 'ebb36', 'rpi'])).resolves.toMatchObject({
+      constants: { mcu: { MCU: 'stm32f446xx', CLOCK_FREQ: 180000000 }, ebb36: {}, rpi: {} },
     });
   });
 
   it('reports an MCU object without mcu_kconfig as none', async () => {
     const { client } = clientAnswering(objects('ready', { mcu: { mcu_version: 'v0.13.0-0-g1' } }));
 
-    await expect(client.mcuKconfigs(['mcu'])).resolves.toEqual({ ready: true, kconfigs: { mcu: null } });
+    await expect(client.mcuKconfigs(['mcu'])).resolves.toMatchObject({
+      ready: true,
+      kconfigs: { mcu: null },
+    });
   });
 
   it('still gives what a Klippy that is not ready reports, as not ready', async () => {
     const { client } = clientAnswering(objects('shutdown', { mcu: { mcu_kconfig: MINIMAL } }));
 
-    await expect(client.mcuKconfigs(['mcu', 'ebb36'])).resolves.toEqual({
+    await expect(client.mcuKconfigs(['mcu', 'ebb36'])).resolves.toMatchObject({
       ready: false,
       kconfigs: { mcu: MINIMAL, ebb36: null },
     });
@@ -76,6 +92,9 @@ describe('MoonrakerClient.mcuKconfigs', () => {
   ])('is not ready when %s', async (_case, json, code) => {
     const { client } = clientAnswering(json, code);
 
-    await expect(client.mcuKconfigs(['mcu'])).resolves.toEqual({ ready: false, kconfigs: { mcu: null } });
+    await expect(client.mcuKconfigs(['mcu'])).resolves.toMatchObject({
+      ready: false,
+      kconfigs: { mcu: null },
+    });
   });
 });

@@ -137,12 +137,16 @@ export class MoonrakerClient {
    * or an object holding it as `defconfig`; null from older firmware, or when Klipper has not
    * identified the MCU). `ready`: Klippy is ready, so it has identified every MCU.
    */
-  async mcuKconfigs(
-    mcus: readonly string[],
-  ): Promise<{ ready: boolean; kconfigs: Record<string, string | null> }> {
+  async mcuKconfigs(mcus: readonly string[]): Promise<{
+    ready: boolean;
+    kconfigs: Record<string, string | null>;
+    constants: Record<string, Record<string, unknown>>;
+  }> {
     const query = ['webhooks', ...mcus.map(mcuObjectName)].map(encodeURIComponent).join('&');
     const answer = await this.tryRequest<
-      Result<{ status?: Record<string, { mcu_kconfig?: unknown; state?: unknown }> }>
+      Result<{
+        status?: Record<string, { mcu_kconfig?: unknown; mcu_constants?: unknown; state?: unknown }>;
+      }>
     >('GET', `/printer/objects/query?${query}`);
     const status = answer?.status === 200 ? answer.body?.result?.status : undefined;
     const text = (value: unknown): string | null => {
@@ -154,6 +158,15 @@ export class MoonrakerClient {
       ready: status?.webhooks?.state === 'ready',
       kconfigs: Object.fromEntries(
         mcus.map((name) => [name, text(status?.[mcuObjectName(name)]?.mcu_kconfig)]),
+      ),
+      constants: Object.fromEntries(
+        mcus.map((name) => {
+          const value = status?.[mcuObjectName(name)]?.mcu_constants;
+          return [
+            name,
+            typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {},
+          ];
+        }),
       ),
     };
   }

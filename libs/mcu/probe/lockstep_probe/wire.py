@@ -367,6 +367,9 @@ def minimal_kconfig(value):
     return value if isinstance(value, str) else None
 
 
+KCONFIG_CONSTANTS = ("MCU", "CLOCK_FREQ", "CANBUS_FREQUENCY")
+
+
 def dictionary_summary(label, compressed):
     text = decompress_dictionary(label, compressed)
     try:
@@ -379,10 +382,19 @@ def dictionary_summary(label, compressed):
             % (label,)
         )
     config = dictionary.get("config")
+    if not isinstance(config, dict):
+        config = {}
     return {
         "version": dictionary["version"],
         "build_versions": dictionary.get("build_versions"),
-        "mcu": config.get("MCU") if isinstance(config, dict) else None,
+        "mcu": config.get("MCU"),
         "app": dictionary.get("app"),
         "kconfig": minimal_kconfig(dictionary.get("kconfig")),
+        # Constants every Klipper build declares straight from its Kconfig (CONFIG_MCU,
+        # CONFIG_CLOCK_FREQ, CONFIG_CANBUS_FREQUENCY), whatever its version.
+        "constants": dict(
+            (name, config[name])
+            for name in KCONFIG_CONSTANTS
+            if isinstance(config.get(name), (str, int)) and not isinstance(config.get(name), bool)
+        ),
     }

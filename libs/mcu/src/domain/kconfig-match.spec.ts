@@ -1,6 +1,7 @@
 import { F446_USB_KATAPULT, G0B1_CAN_KATAPULT, LINUX_PROCESS, withSymbol } from './fixtures/kconfigs';
 import { KconfigError, kconfigAssignments } from './kconfig';
 import {
+  compareBoardConstants,
   compareBoardKconfig,
   describeKconfigDifference,
   kconfigConcern,
@@ -234,5 +235,44 @@ describe('kconfigAssignments', () => {
       { name: 'C', raw: '"x y"', line: 4 },
       { name: 'D', raw: '0x10', line: 5 },
     ]);
+  });
+});
+
+describe('compareBoardConstants', () => {
+  const JOB = 'CONFIG_MCU="stm32f446xx"\nCONFIG_CLOCK_FREQ=180000000\nCONFIG_USBSERIAL=y\n';
+  it.each<[string, Record<string, unknown>, string, string[]]>([
+    ['the constants the job builds', { MCU: 'stm32f446xx', CLOCK_FREQ: 180000000 }, JOB, []],
+    [
+      'another micro-controller',
+      { MCU: 'stm32f103xe', CLOCK_FREQ: 180000000 },
+      JOB,
+      [`CONFIG_MCU is "stm32f103xe" on the board, "stm32f446xx" in the job's Kconfig (micro-controller)`],
+    ],
+    [
+      'another clock, named after the micro-controller',
+      { CLOCK_FREQ: 168000000, MCU: 'stm32f407xx' },
+      JOB,
+      [
+        `CONFIG_MCU is "stm32f407xx" on the board, "stm32f446xx" in the job's Kconfig (micro-controller)`,
+        `CONFIG_CLOCK_FREQ is 168000000 on the board, 180000000 in the job's Kconfig (clock)`,
+      ],
+    ],
+    [
+      'a CAN speed the job sets otherwise',
+      { MCU: 'stm32g0b1xx', CANBUS_FREQUENCY: 500000 },
+      'CONFIG_MCU="stm32g0b1xx"\nCONFIG_CANBUS_FREQUENCY=1000000\n',
+      [`CONFIG_CANBUS_FREQUENCY is 500000 on the board, 1000000 in the job's Kconfig (CAN bus speed)`],
+    ],
+    ['a constant the job does not name (a minimal Kconfig)', { CANBUS_FREQUENCY: 500000 }, JOB, []],
+    ['no constants (identify data without a config)', {}, JOB, []],
+    ['constants of another type than Klipper declares', { MCU: ['x'], CLOCK_FREQ: true }, JOB, []],
+    [
+      'the Linux MCU',
+      { MCU: 'linux', CLOCK_FREQ: 50000000 },
+      'CONFIG_MCU="linux"\nCONFIG_CLOCK_FREQ=50000000\n',
+      [],
+    ],
+  ])('%s', (_case, constants, job, expected) => {
+    expect(compareBoardConstants(constants, job).map(describeKconfigDifference)).toEqual(expected);
   });
 });

@@ -108,3 +108,34 @@ export function describeKconfigDifference(difference: KconfigDifference): string
   const concern = difference.concern === null ? '' : ` (${difference.concern})`;
   return `CONFIG_${difference.symbol} ${board}, ${job}${concern}`;
 }
+
+/** Constants every Klipper build declares straight from its Kconfig (DECL_CONSTANT of CONFIG_X). */
+export const KCONFIG_CONSTANTS = ['MCU', 'CLOCK_FREQ', 'CANBUS_FREQUENCY'] as const;
+
+/**
+ * The options whose value in the job's Kconfig differs from a constant the board reports in
+ * its identify data (`MCU`, `CLOCK_FREQ`, `CANBUS_FREQUENCY`, which Klipper declares from
+ * CONFIG_MCU, CONFIG_CLOCK_FREQ and CONFIG_CANBUS_FREQUENCY). Firmware of any version reports
+ * them, so this holds where no minimal Kconfig is reported. Only options the job's Kconfig
+ * names are compared: a minimal Kconfig may leave them to their defaults.
+ */
+export function compareBoardConstants(
+  constants: Readonly<Record<string, unknown>>,
+  jobKconfig: string,
+  jobSource = "the job's Kconfig",
+): KconfigDifference[] {
+  const job = new Map<string, KconfigAssignment>(
+    kconfigAssignments(jobKconfig, jobSource).map((a) => [a.name, a]),
+  );
+  const differences: KconfigDifference[] = [];
+  for (const symbol of KCONFIG_CONSTANTS) {
+    const value = constants[symbol];
+    const wanted = job.get(symbol)?.raw;
+    if (wanted === undefined || (typeof value !== 'string' && typeof value !== 'number')) continue;
+    const board = typeof value === 'number' ? String(value) : `"${value}"`;
+    const unquoted = wanted.replace(/^"(.*)"$/, '$1');
+    const same = typeof value === 'number' ? sameValue(String(value), wanted) : value === unquoted;
+    if (!same) differences.push({ symbol, board, job: wanted, concern: kconfigConcern(symbol) });
+  }
+  return differences.sort((a, b) => rank(a) - rank(b));
+}

@@ -177,4 +177,36 @@ describe('preflight: the Kconfig each board reports against the one the job buil
 
     expect(fake.calls).toEqual([]);
   });
+
+  it.each<[string, boolean]>([
+    ['from Klipper while it runs', true],
+    ['by identify while Klipper is stopped', false],
+  ])(
+    'refuses firmware from before the minimal Kconfig whose constants say another chip and clock (%s)',
+    async (_how, running) => {
+      const { fake, run } = await atPreflight((f) => {
+        if (!running) f.klipper.active = false;
+        f.boards.board('mcu').constants = { MCU: 'stm32f103xe', CLOCK_FREQ: 72000000 };
+      });
+
+      await expect(checkKconfigsMatch(run, running)).rejects.toMatchObject({
+        step: 'preflight',
+        message: expect.stringMatching(
+          /^\[mcu\] runs firmware built with another Kconfig than the job's \(.*\): CONFIG_MCU is "stm32f103xe" on the board, "stm32f446xx" in the job's Kconfig \(micro-controller\); CONFIG_CLOCK_FREQ is 72000000 on the board, 180000000 in the job's Kconfig \(clock\)$/,
+        ),
+        details: { mcu: 'mcu', outcome: 'failed-preflight', hint: HINT_MAINBOARD },
+      });
+      expect(fake.calls.includes('boards.identify mcu')).toBe(!running);
+      expect(fake.events).toEqual([]);
+    },
+  );
+
+  it('passes firmware from before the minimal Kconfig whose constants match the job', async () => {
+    const { run } = await atPreflight((f) => {
+      f.boards.board('mcu').constants = { MCU: 'stm32f446xx', CLOCK_FREQ: 180000000 };
+    });
+
+    await expect(checkKconfigsMatch(run, true)).resolves.toBeUndefined();
+    expect(run.warnings).toEqual([]);
+  });
 });

@@ -1,4 +1,5 @@
 import {
+  compareBoardConstants,
   compareBoardKconfig,
   describeKconfigDifference,
   KconfigError,
@@ -14,16 +15,19 @@ import type { UpdateRun } from '../update-run';
 const DIFFERENCES_NAMED = 10;
 
 interface Report {
-  text: string;
+  /** The minimal Kconfig; null for firmware from before Klipper PR #7357. */
+  text: string | null;
+  /** MCU, CLOCK_FREQ, CANBUS_FREQUENCY as the identify data declares them. */
+  constants: Record<string, unknown>;
   /** Who said so, for the messages. */
   from: 'Klipper' | 'identify';
 }
 
 /**
- * What each board says its minimal Kconfig is: Klipper's word (through Moonraker) while Klipper
- * runs, since klippy holds the serial devices then; the board's own identify data otherwise,
- * or for an MCU a Klipper that is not ready has not identified. Absent: the board says nothing
- * (firmware from before Klipper PR #7357); a warning when it could not be asked.
+ * What each board says of the Kconfig it was built with (its minimal Kconfig, and the constants
+ * Klipper declares from it): Klipper's word (through Moonraker) while Klipper runs, since klippy
+ * holds the serial devices then; the board's own identify data otherwise, or for an MCU a Klipper
+ * that is not ready has not identified. Absent: the board could not be asked (a warning).
  */
 async function reportedKconfigs(
   run: UpdateRun,
@@ -33,19 +37,24 @@ async function reportedKconfigs(
   const reports = new Map<string, Report>();
   const ask: ValidatedMcu[] = [];
   if (klipperActive) {
-    const { ready, kconfigs } = await run.host.moonraker.mcuKconfigs(mcus.map((m) => m.name));
+    const { ready, kconfigs, constants } = await run.host.moonraker.mcuKconfigs(mcus.map((m) => m.name));
     for (const mcu of mcus) {
       const text = kconfigs[mcu.name] ?? null;
-      if (text !== null) reports.set(mcu.name, { text, from: 'Klipper' });
-      else if (!ready) ask.push(mcu);
+      if (ready || text !== null)
+        reports.set(mcu.name, { text, constants: constants[mcu.name] ?? {}, from: 'Klipper' });
+      else ask.push(mcu);
     }
   } else {
     ask.push(...mcus);
   }
   for (const mcu of ask) {
     try {
-      const { kconfig } = await run.host.boards.identify('preflight', mcu);
-      if (typeof kconfig === 'string') reports.set(mcu.name, { text: kconfig, from: 'identify' });
+      const { kconfig, constants } = await run.host.boards.identify('preflight', mcu);
+      reports.set(mcu.name, {
+        text: typeof kconfig === 'string' ? kconfig : null,
+        constants: typeof constants === 'object' && constants !== null ? constants : {},
+        from: 'identify',
+      });
     } catch (error) {
       // Only the probe's own failure: a dropped connection or a lost lease ends the job.
       if (!(error instanceof RemoteCommandError)) throw error;
@@ -90,11 +99,21 @@ export async function checkKconfigsMatch(run: UpdateRun, klipperActive: boolean)
     const report = reports.get(mcu.name);
     if (!report) continue;
     let differences: KconfigDifference[];
+    const job = `the job's Kconfig of ${mcuLabel(mcu.name)}`;
     try {
-      differences = compareBoardKconfig(report.text, mcu.kconfig, {
-        board: `the minimal Kconfig of ${mcuLabel(mcu.name)}`,
-        job: `the job's Kconfig of ${mcuLabel(mcu.name)}`,
-      });
+      const minimal =
+        report.text === null
+          ? []
+          : compareBoardKconfig(report.text, mcu.kconfig, {
+              board: `the minimal Kconfig of ${mcuLabel(mcu.name)}`,
+              job,
+            });
+      // The constants hold for firmware of every version; what the minimal Kconfig names already is not said twice.
+      const named = new Set(minimal.map((d) => d.symbol));
+      differences = [
+        ...minimal,
+        ...compareBoardConstants(report.constants, mcu.kconfig, job).filter((d) => !named.has(d.symbol)),
+      ];
     } catch (error) {
       if (!(error instanceof KconfigError)) throw error;
       run.warnings.push(

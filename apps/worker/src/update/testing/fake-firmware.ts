@@ -51,6 +51,8 @@ export interface FakeBoard {
   flashes: FlashScript[];
   /** The minimal Kconfig its firmware reports (Klipper PR #7357); null or absent: older firmware. */
   kconfig?: string | null;
+  /** Constants of its identify data (MCU, CLOCK_FREQ, CANBUS_FREQUENCY); absent: none reported. */
+  constants?: Record<string, unknown>;
 }
 
 export class FakeStore {
@@ -271,8 +273,8 @@ export class FakeBoards {
         mcu.name,
       );
     }
-    const kconfig = this.board(mcu.name).kconfig ?? null;
-    return { version: state.version, build_versions: null, mcu: null, app: 'Klipper', kconfig };
+    const { kconfig = null, constants = {} } = this.board(mcu.name);
+    return { version: state.version, build_versions: null, mcu: null, app: 'Klipper', kconfig, constants };
   }
 
   /** What `ip -details link show` says of an interface from `at` on (a bridge's comes and goes); else from shell.can. */

@@ -119,9 +119,11 @@ export class FakeMoonraker {
     return { ...this.klippy };
   }
 
-  async mcuKconfigs(
-    mcus: readonly string[],
-  ): Promise<{ ready: boolean; kconfigs: Record<string, string | null> }> {
+  async mcuKconfigs(mcus: readonly string[]): Promise<{
+    ready: boolean;
+    kconfigs: Record<string, string | null>;
+    constants: Record<string, Record<string, unknown>>;
+  }> {
     this.host.call('moonraker.mcuKconfigs');
     const ready = this.up && this.statusFor('/printer/objects/query') === 200 && this.klippyReady();
     return {
@@ -130,6 +132,12 @@ export class FakeMoonraker {
         mcus.map((name) => {
           const board = this.host.boards.board(name);
           return [name, ready && board.state.mode === 'app' ? (board.kconfig ?? null) : null];
+        }),
+      ),
+      constants: Object.fromEntries(
+        mcus.map((name) => {
+          const board = this.host.boards.board(name);
+          return [name, ready && board.state.mode === 'app' ? (board.constants ?? {}) : {}];
         }),
       ),
     };

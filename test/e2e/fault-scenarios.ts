@@ -11,7 +11,15 @@ import {
   type FaultKind,
   type FaultSpec,
 } from '@lockstep/farm';
-import { hostSpec, inventory, isBoardFlash, printerJob, UpdateQueue, WorkerProcess } from './harness';
+import {
+  hostSpec,
+  inventoryWithMainboardKconfig,
+  isBoardFlash,
+  printerJob,
+  UpdateQueue,
+  WorkerProcess,
+  WRONG_CRYSTAL,
+} from './harness';
 
 /** One fault of the simulator, injected into one printer that is then updated to v0.13.0. */
 /** Ways real printer hosts differ that the engine must handle, each with a scenario of its own. */
@@ -340,16 +348,7 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     faults: [],
     job: (host) => ({
       target: { ref: 'master' },
-      mcus: inventory(host).map((mcu) =>
-        mcu.name === 'mcu'
-          ? {
-              ...mcu,
-              kconfig: mcu.kconfig
-                .replace('CONFIG_STM32_CLOCK_REF_12M=y', 'CONFIG_STM32_CLOCK_REF_8M=y')
-                .replace('CONFIG_CLOCK_REF_FREQ=12000000', 'CONFIG_CLOCK_REF_FREQ=8000000'),
-            }
-          : mcu,
-      ),
+      mcus: inventoryWithMainboardKconfig(host, WRONG_CRYSTAL),
     }),
     outcome: 'failed-preflight',
     klipperRunning: true,

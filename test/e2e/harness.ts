@@ -49,6 +49,27 @@ export function inventory(host: FarmHost): McuSpec[] {
   }));
 }
 
+/**
+ * The inventory with the mainboard's Kconfig changed (each `from` line to `to`), e.g. for an 8 MHz
+ * crystal where the board was built for 12 MHz: a Kconfig the board was not built with.
+ */
+export function inventoryWithMainboardKconfig(
+  host: FarmHost,
+  changes: [from: string, to: string][],
+): McuSpec[] {
+  return inventory(host).map((mcu) =>
+    mcu.name === 'mcu'
+      ? { ...mcu, kconfig: changes.reduce((text, [from, to]) => text.replace(from, to), mcu.kconfig) }
+      : mcu,
+  );
+}
+
+/** The mainboard's crystal as 8 MHz: the simulated STM32F446 is built for 12 MHz. */
+export const WRONG_CRYSTAL: [string, string][] = [
+  ['CONFIG_STM32_CLOCK_REF_12M=y', 'CONFIG_STM32_CLOCK_REF_8M=y'],
+  ['CONFIG_CLOCK_REF_FREQ=12000000', 'CONFIG_CLOCK_REF_FREQ=8000000'],
+];
+
 let requestSeq = 0;
 
 export function printerJob(

@@ -1,6 +1,14 @@
 import type { PrinterUpdateResult } from '@lockstep/contracts';
 import type { FarmHost } from '@lockstep/farm';
-import { boardFlashes, inventory, isBoardFlash, printerJob, useWorkerFarm, type WorkerFarm } from './harness';
+import {
+  boardFlashes,
+  inventoryWithMainboardKconfig,
+  isBoardFlash,
+  printerJob,
+  useWorkerFarm,
+  WRONG_CRYSTAL,
+  type WorkerFarm,
+} from './harness';
 
 /**
  * The farm's boards run firmware from the commit of Klipper PR #7357 ("build: expose minimal
@@ -10,18 +18,8 @@ import { boardFlashes, inventory, isBoardFlash, printerJob, useWorkerFarm, type 
 const FARM = { initialRef: 'origin/master~1' };
 const TARGET = { ref: 'master' };
 
-/** The inventory with the mainboard's crystal set to 8 MHz: the board was built for 12 MHz. */
 function wrongCrystal(host: FarmHost) {
-  return inventory(host).map((mcu) =>
-    mcu.name === 'mcu'
-      ? {
-          ...mcu,
-          kconfig: mcu.kconfig
-            .replace('CONFIG_STM32_CLOCK_REF_12M=y', 'CONFIG_STM32_CLOCK_REF_8M=y')
-            .replace('CONFIG_CLOCK_REF_FREQ=12000000', 'CONFIG_CLOCK_REF_FREQ=8000000'),
-        }
-      : mcu,
-  );
+  return inventoryWithMainboardKconfig(host, WRONG_CRYSTAL);
 }
 
 const DIFFERENCE = "CONFIG_STM32_CLOCK_REF_12M is y on the board, absent from the job's Kconfig (clock)";
@@ -116,14 +114,9 @@ describe('preflight compares the constants older firmware declares from its Kcon
 
   it('refuses a job that builds the mainboard for another clock, naming it; Klipper keeps running', async () => {
     const since = ctx.host.audit().at(-1)?.seq ?? 0;
-    const mcus = inventory(ctx.host).map((mcu) =>
-      mcu.name === 'mcu'
-        ? {
-            ...mcu,
-            kconfig: mcu.kconfig.replace('CONFIG_CLOCK_FREQ=180000000', 'CONFIG_CLOCK_FREQ=168000000'),
-          }
-        : mcu,
-    );
+    const mcus = inventoryWithMainboardKconfig(ctx.host, [
+      ['CONFIG_CLOCK_FREQ=180000000', 'CONFIG_CLOCK_FREQ=168000000'],
+    ]);
     expect(mcus.find((m) => m.name === 'mcu')!.kconfig).toContain('CONFIG_CLOCK_FREQ=168000000');
 
     const result = await ctx.queue.run(printerJob(ctx.host, { mcus }));

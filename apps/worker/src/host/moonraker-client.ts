@@ -135,7 +135,8 @@ export class MoonrakerClient {
   /**
    * Each MCU's minimal Kconfig as Klipper reports it (`mcu_kconfig`, Klipper PR #7357: the text,
    * or an object holding it as `defconfig`; null from older firmware, or when Klipper has not
-   * identified the MCU). `ready`: Klippy is ready, so it has identified every MCU.
+   * identified the MCU), and its `mcu_constants` (empty when Klipper has none for it). `ready`:
+   * Klippy is ready, so it has identified every MCU.
    */
   async mcuKconfigs(mcus: readonly string[]): Promise<{
     ready: boolean;

@@ -5,9 +5,10 @@ import { hostKlipperVersion, klipperDir, printerDataDir } from '../hostd/home';
 import type { KlippyState, McuStatus } from '../hostd/klippy';
 import type { SimHostSpec } from '../spec';
 import { KlippyApiClient } from './klippy-api';
+import { stopProcess } from './stop-process';
 
 const POLL_MS = 250;
-/** systemd's stop: SIGTERM, then SIGKILL when the unit's stop timeout runs out. */
+/** The klipper unit's stop timeout. */
 const STOP_TIMEOUT_MS = 5000;
 const KLIPPY_STATES: readonly string[] = ['startup', 'ready', 'error', 'shutdown'];
 
@@ -115,11 +116,7 @@ export class RealKlippy {
     const child = this.child;
     if (child) {
       this.child = undefined;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
+      await stopProcess(child, STOP_TIMEOUT_MS);
     }
     this.api.close();
     this.mcuStatus.clear();

@@ -6,6 +6,7 @@ import { identifyMcu, SerialChannel } from '../identify-client';
 import type { AuditLog } from '../hostd/audit';
 import type { McuSnapshot } from '../hostd/snapshot';
 import { HOST_PATHS, type SimBoardSpec } from '../spec';
+import { stopProcess } from './stop-process';
 
 const LINK_WAIT_MS = 5000;
 const STOP_TIMEOUT_MS = 2000;
@@ -109,11 +110,7 @@ export class RealLinuxMcu extends EventEmitter {
     const child = this.child;
     if (!child) return;
     this.child = undefined;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-    await exited;
-    clearTimeout(timer);
+    await stopProcess(child, STOP_TIMEOUT_MS);
     this.emit('reset');
   }
 

@@ -26,6 +26,7 @@ import {
 export const HOST_DIFFERENCES = [
   'dfu-util-0.9',
   'pyserial-only-in-klippy-env',
+  'libusb-dev-missing',
   'moonraker-api-key',
   'kconfig-differs',
   'usb-can-bridge',
@@ -324,6 +325,17 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     klipperRunning: true,
     reason: /\/usr\/bin\/python3 \(paths\.python\) cannot import pyserial/,
     hint: /sudo apt-get install python3-serial/,
+  },
+  {
+    name: 'the RP2040 helper is not built and libusb-1.0-0-dev is missing: refused before anything stops',
+    fault: 'libusb-dev-missing',
+    farm: { traits: { libusbDev: 'missing' } },
+    faults: [],
+    outcome: 'failed-preflight',
+    klipperRunning: true,
+    reason:
+      /\[mcu probe\] is flashed with Klipper's rp2040_flash helper, which is not built and cannot be: pkg-config finds no libusb-1\.0/,
+    hint: /sudo apt-get install pkg-config libusb-1\.0-0-dev/,
   },
   {
     name: 'Moonraker asks for an API key the SSH user cannot read: refused before anything stops',

@@ -62,6 +62,7 @@ const TRAIT_VALUES = {
   dfuUtil: ['0.9', '0.11'],
   pyserial: ['system-and-klippy-env', 'klippy-env-only'],
   moonrakerAuthorization: ['trusted', 'api-key'],
+  libusbDev: ['installed', 'missing'],
 } satisfies { [K in keyof HostTraits]?: ReadonlyArray<HostTraits[K]> };
 
 function traitsFlag(flags: Parsed['flags']): Partial<HostTraits> {

@@ -48,6 +48,12 @@ export interface HostTraits {
   pyserial: 'system-and-klippy-env' | 'klippy-env-only';
   /** Moonraker trusts local clients, or asks for an API key (`X-Api-Key`) from every client. */
   moonrakerAuthorization: 'trusted' | 'api-key';
+  /**
+   * libusb-1.0's development files (Debian's libusb-1.0-0-dev: libusb.h and the pkg-config entry),
+   * which Klipper's rp2040_flash helper builds against: installed, or missing as on a host that
+   * never built the helper.
+   */
+  libusbDev: 'installed' | 'missing';
 }
 
 export const DEFAULT_HOST_TRAITS: HostTraits = {
@@ -55,6 +61,7 @@ export const DEFAULT_HOST_TRAITS: HostTraits = {
   usbReenumerationMs: [150, 200],
   pyserial: 'system-and-klippy-env',
   moonrakerAuthorization: 'trusted',
+  libusbDev: 'installed',
 };
 
 export interface SimHostSpec {

@@ -120,4 +120,33 @@ describe('boards beyond the mixed printer', () => {
       );
       expect(bad.stdout).toContain('Traceback (most recent call last):');
     }));
+
+  it("Klipper's rp2040_flash helper: make knows its rule only for an RP2040 Kconfig, and it builds against libusb-1.0 from pkg-config", () =>
+    withHost({ profile: 'mixed', klipperStopped: true }, async ({ shell }) => {
+      const helper = 'lib/rp2040_flash/rp2040_flash';
+      const other = await shell.exec(`cd ~/klipper && make KCONFIG_CONFIG=${KCONFIG}/mcu.config ${helper}`);
+      expect(other.code).toBe(2);
+      expect(other.stderr).toContain(`No rule to make target '${helper}'`);
+
+      const built = await shell.exec(`cd ~/klipper && make KCONFIG_CONFIG=${KCONFIG}/probe.config ${helper}`);
+      expect(built.code).toBe(0);
+      expect(built.stdout).toContain('Building rp2040_flash');
+      expect((await shell.exec(`test -x ~/klipper/${helper}`)).code).toBe(0);
+    }));
+
+  it('without libusb-1.0-0-dev (trait libusbDev: missing) pkg-config finds no libusb-1.0 and the helper does not build', () =>
+    withHost(
+      { profile: 'mixed', klipperStopped: true, traits: { libusbDev: 'missing' } },
+      async ({ shell }) => {
+        const query = await shell.exec('pkg-config --exists --print-errors libusb-1.0');
+        expect(query.code).toBe(1);
+        expect(query.stderr).toContain('libusb-1.0');
+        expect((await shell.exec('test -e /usr/include/libusb-1.0/libusb.h')).code).toBe(1);
+
+        const failed = await shell.exec('make -C ~/klipper/lib/rp2040_flash rp2040_flash');
+        expect(failed.code).toBe(2);
+        expect(failed.stderr).toContain('fatal error: libusb.h: No such file or directory');
+        expect((await shell.exec('test -e ~/klipper/lib/rp2040_flash/rp2040_flash')).code).toBe(1);
+      },
+    ));
 });

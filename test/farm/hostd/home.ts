@@ -96,6 +96,7 @@ export async function setupHome(spec: SimHostSpec): Promise<void> {
   );
   writeFileSync(join(data, 'moonraker.asvc'), 'klipper_mcu\nwebcamd\nMoonCord\nKlipperScreen\ncrowsnest\n');
   await setupPython(spec, join(home, 'klippy-env'));
+  await setupLibusbDev(spec);
   await run('chown', ['-R', `${spec.user.uid}:${spec.user.gid}`, home]);
 }
 
@@ -116,19 +117,32 @@ async function setupPython(spec: SimHostSpec, env: string): Promise<void> {
   for (const entry of pyserial) {
     await run('cp', ['-a', join(SYSTEM_SITE, entry), join(env, 'lib', lib, 'site-packages', entry)]);
   }
-  if (spec.traits.pyserial !== 'klippy-env-only') return;
-  const whiteouts = join(spec.hostDir, 'python-site-whiteouts');
+  if (spec.traits.pyserial === 'klippy-env-only')
+    await hideEntries(spec, 'python-site', SYSTEM_SITE, pyserial);
+}
+
+/**
+ * With trait libusbDev `missing`, the host has libusb-1.0's runtime but not its development files:
+ * no libusb.h and no pkg-config entry, as on a host where libusb-1.0-0-dev was never installed.
+ */
+async function setupLibusbDev(spec: SimHostSpec): Promise<void> {
+  if (spec.traits.libusbDev !== 'missing') return;
+  const pcDir = (await run('pkg-config', ['--variable=pcfiledir', 'libusb-1.0'])).stdout.trim();
+  const includeDir = (await run('pkg-config', ['--variable=includedir', 'libusb-1.0'])).stdout.trim();
+  await hideEntries(spec, 'libusb-pc', pcDir, ['libusb-1.0.pc']);
+  await hideEntries(spec, 'libusb-include', includeDir, ['libusb-1.0']);
+}
+
+/**
+ * Removes `entries` from this host's view of `dir` (the host has its own mount namespace): an
+ * overlay whose whiteouts hide them, as if they had never been installed.
+ */
+async function hideEntries(spec: SimHostSpec, name: string, dir: string, entries: string[]): Promise<void> {
+  const whiteouts = join(spec.hostDir, `${name}-whiteouts`);
   rmSync(whiteouts, { recursive: true, force: true });
   mkdirSync(whiteouts);
-  for (const entry of pyserial) await run('mknod', [join(whiteouts, entry), 'c', '0', '0']);
-  await run('mount', [
-    '-t',
-    'overlay',
-    '-o',
-    `lowerdir=${whiteouts}:${SYSTEM_SITE}`,
-    'python-site',
-    SYSTEM_SITE,
-  ]);
+  for (const entry of entries) await run('mknod', [join(whiteouts, entry), 'c', '0', '0']);
+  await run('mount', ['-t', 'overlay', '-o', `lowerdir=${whiteouts}:${dir}`, name, dir]);
 }
 
 /**

@@ -3,8 +3,9 @@ import { klipperOnlyStartedMatching, printerJob, useWorkerFarm } from './harness
 
 /**
  * The update against real Klipper: a host of profile real-linux whose ~/klipper is a clone of
- * KLIPPER_SRC, built with Klipper's own make, installed by its flash-linux.sh, run as the real
- * klipper_mcu and klippy. Needs a Klipper git repository with both tags (CI has none: skipped).
+ * KLIPPER_SRC, built with Klipper's own make, installed by Lockstep's host helper as flash-linux.sh
+ * would install it, run as the real klipper_mcu and klippy. Needs a Klipper git repository with
+ * both tags (CI has none: skipped).
  */
 const KLIPPER_SRC = process.env.KLIPPER_SRC;
 const FROM = 'v0.12.0';
@@ -96,7 +97,7 @@ describeReal(`real Klipper: a Linux-MCU printer from ${FROM} to ${TO} and back`,
     if (timings.length > 0) console.log(`real-klipper timings:\n  ${timings.join('\n  ')}`);
   });
 
-  it('builds with real make, installs with flash-linux.sh, verifies by identify, and starts real klippy only when the MCU matches', async () => {
+  it('builds with real make, installs with the host helper, verifies by identify, and starts real klippy only when the MCU matches', async () => {
     const { host, queue, worker } = ctx;
     const before = await host.snapshot();
     fromVersion = before.hostVersion;
@@ -132,7 +133,9 @@ describeReal(`real Klipper: a Linux-MCU printer from ${FROM} to ${TO} and back`,
     // The worker ran Klipper's own build and install, not a stand-in.
     const commands = commandsIn(entries);
     expect(commands.some((c) => /\bmake\b.*\bolddefconfig\b/.test(c))).toBe(true);
-    expect(commands.some((c) => /sudo -n \S*\/klipper\/scripts\/flash-linux\.sh /.test(c))).toBe(true);
+    expect(
+      commands.some((c) => /sudo -n \/usr\/local\/sbin\/lockstep-host-helper install-linux-mcu /.test(c)),
+    ).toBe(true);
     // As the host saw it: the new klipper_mcu ran, was asked to identify, and only then Klipper started.
     const seqOf = (accept: (e: AuditEntry) => boolean): number => entries.find(accept)?.seq ?? -1;
     const flashed = seqOf((e) => e.event === 'flash');
@@ -179,7 +182,9 @@ describeReal(`real Klipper: a Linux-MCU printer from ${FROM} to ${TO} and back`,
     // What an update without Lockstep does: new host code, Klipper restarted, the MCU never flashed.
     const shell = await HostShell.connect(host);
     try {
-      await shell.check(`git -C ~/klipper checkout -q ${TO} && sudo systemctl restart klipper`);
+      await shell.check(
+        `git -C ~/klipper checkout -q ${TO} && sudo -n lockstep-host-helper service restart klipper`,
+      );
     } finally {
       shell.dispose();
     }

@@ -482,7 +482,14 @@ async function startHost(
   const hostDir = join(farm.dir, 'hosts', name);
   const namespace = FarmNetwork.namespaceName(farm.index, name);
   const veth = FarmNetwork.vethName(farm.index, index);
-  for (const sub of ['run', 'repo', 'etc/systemd-system', 'etc/sudoers.d', 'usr-local-bin']) {
+  for (const sub of [
+    'run',
+    'repo',
+    'etc/systemd-system',
+    'etc/sudoers.d',
+    'usr-local-bin',
+    'usr-local-sbin',
+  ]) {
     mkdirSync(join(hostDir, sub), { recursive: true });
   }
   const address = await network.addHost(index, namespace);
@@ -579,7 +586,7 @@ async function startHost(
   return record;
 }
 
-/** systemd unit files (flash-linux.sh looks for klipper-mcu's) and the sudoers entry of the host user. */
+/** systemd unit files (the Linux MCU's install looks for klipper-mcu's). */
 function writeSystemFiles(hostDir: string): void {
   const units: Record<string, string> = {
     'klipper.service': `[Unit]\nDescription=Klipper 3D Printer Firmware SV1\nAfter=network-online.target\n\n[Service]\nUser=${USER.name}\nExecStart=/home/${USER.name}/klippy-env/bin/python /home/${USER.name}/klipper/klippy/klippy.py /home/${USER.name}/printer_data/config/printer.cfg\n`,
@@ -588,9 +595,6 @@ function writeSystemFiles(hostDir: string): void {
   };
   for (const [name, text] of Object.entries(units))
     writeFileSync(join(hostDir, 'etc', 'systemd-system', name), text);
-  // The sudoers snippet Lockstep ships for printer hosts, so the farm proves it is enough.
-  const snippet = readFileSync(join(REPO_ROOT, 'deploy', 'sudoers.d', 'lockstep'), 'utf8');
-  writeFileSync(join(hostDir, 'etc', 'sudoers.d', 'lockstep'), snippet, { mode: 0o440 });
 }
 
 function sshdConfig(hostDir: string, hostKeys: string[]): string {

@@ -48,6 +48,8 @@ mount --bind "$host_dir/etc/group" /etc/group
 mount --bind "$host_dir/etc/shadow" /etc/shadow
 mount --bind "$host_dir/etc/hosts" /etc/hosts
 mount --bind "$host_dir/usr-local-bin" /usr/local/bin
+# Where deploy/host-helper/install.sh puts the root helper.
+mount --bind "$host_dir/usr-local-sbin" /usr/local/sbin
 # systemctl where sudoers rules name it.
 mount --bind "$repo/test/farm/host-tools/bin/systemctl" /usr/bin/systemctl
 mkdir -p /etc/systemd/system

@@ -21,7 +21,7 @@ describe('boards beyond the mixed printer', () => {
       expect(await shell.check('lsusb')).toMatch(/ID 1d50:606f OpenMoko/);
       expect(await shell.check('ip -details link show can0')).toContain('bitrate 1000000');
 
-      await shell.check('sudo systemctl stop klipper');
+      await shell.check('sudo -n lockstep-host-helper service stop klipper');
       await shell.check(build('mcu'));
       const flash = await shell.exec(
         `python3 ~/katapult/scripts/flashtool.py -i can0 -u ${bridge.canbusUuid} -f ~/build/mcu/klipper.bin`,

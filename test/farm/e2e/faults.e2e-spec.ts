@@ -124,7 +124,7 @@ describe('fault injection', () => {
       expect(query).toBe(
         `Found canbus_uuid=${present.canbusUuid}, Application: Klipper\nTotal 1 uuids found\n`,
       );
-      await shell.check('sudo systemctl start klipper');
+      await shell.check('sudo -n lockstep-host-helper service start klipper');
       const state = await waitFor(
         () => klippyState(host),
         (s) => s !== 'startup',
@@ -192,14 +192,14 @@ describe('fault injection', () => {
       expect(await waitFor(states, ([s]) => s === 'complete', 5000)).toEqual(['complete', 'Idle']);
       await host.setFault({ kind: 'printing', state: 'paused', durationMs: 60_000 });
       expect(await states()).toEqual(['paused', 'Ready']);
-      await shell.check('sudo systemctl stop klipper');
+      await shell.check('sudo -n lockstep-host-helper service stop klipper');
       expect(host.audit().some((e) => e.event === 'print-interrupted')).toBe(true);
     }));
 
   it('can-bitrate-mismatch: the host interface runs at another bitrate, so the nodes go silent', () =>
     withHost({ profile: 'can' }, async ({ host, shell }) => {
       await host.setFault({ kind: 'can-bitrate-mismatch', bitrate: 500000 });
-      await shell.check('sudo systemctl restart klipper');
+      await shell.check('sudo -n lockstep-host-helper service restart klipper');
       expect(
         await waitFor(
           () => klippyState(host),
@@ -214,7 +214,7 @@ describe('fault injection', () => {
       );
       await host.clearFaults('can-bitrate-mismatch');
       expect(await shell.check('ip -details link show can0')).toMatch(/\bbitrate 1000000\b/);
-      await shell.check('sudo systemctl restart klipper');
+      await shell.check('sudo -n lockstep-host-helper service restart klipper');
       expect(
         await waitFor(
           () => klippyState(host),

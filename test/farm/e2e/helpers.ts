@@ -63,3 +63,28 @@ export const KCONFIG = '~/printer_data/config/kconfig';
 export function buildCommand(board: string): string {
   return `cd ~/klipper && make -s KCONFIG_CONFIG=${KCONFIG}/${board}.config OUT=$HOME/build/${board}/ >/dev/null`;
 }
+
+/** The Kconfig hash under which the tests store their builds in the host's firmware store. */
+export const STORED_KCONFIG_HASH = 'c0'.repeat(32);
+
+/**
+ * Builds a board at the checked-out tree into the firmware store as the worker keeps it
+ * (~/.lockstep/firmware/<version>/<hash>/ and a manifest with the SHA-256 of its klipper.elf, or
+ * `sum` in its place), and prints its version.
+ */
+export function storeBuildCommand(board: string, sum = '$(sha256sum klipper.elf | cut -d" " -f1)'): string {
+  return [
+    '(set -e',
+    `cd ~/klipper && make -s KCONFIG_CONFIG=${KCONFIG}/${board}.config OUT=$HOME/build/${board}/ >/dev/null`,
+    `version=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' ~/build/${board}/klipper.dict)`,
+    `mkdir -p ~/.lockstep/firmware/$version/${STORED_KCONFIG_HASH}`,
+    `cd ~/.lockstep/firmware/$version/${STORED_KCONFIG_HASH} && cp ~/build/${board}/klipper.* .`,
+    `printf '{"version":"%s","builds":{"${STORED_KCONFIG_HASH}":{"files":{"klipper.elf":"%s"}}}}' "$version" "${sum}" > ../manifest.json`,
+    'echo "$version")',
+  ].join('\n');
+}
+
+/** The Linux MCU built at the checked-out tree and installed as Lockstep installs it: by its root helper. */
+export function installLinuxMcuCommand(board = 'rpi'): string {
+  return `version=$( ${storeBuildCommand(board)} ) && sudo -n lockstep-host-helper install-linux-mcu "$version" ${STORED_KCONFIG_HASH}`;
+}

@@ -1,7 +1,7 @@
 import { assignNodeId, parseCanbusUuid, UnixCanTransport } from '@lockstep/canbus';
 import { Farm, HostShell, identifyMcu, SerialChannel, type FarmHost } from '@lockstep/farm';
 import type { DataDictionary } from '@lockstep/mcu';
-import { KCONFIG, waitFor } from './helpers';
+import { installLinuxMcuCommand, KCONFIG, waitFor } from './helpers';
 
 interface Webhooks {
   state: string;
@@ -70,11 +70,10 @@ describe('the simulated klippy against firmware of other versions', () => {
   const describeTree = async (): Promise<string> =>
     (await shell.check('cd ~/klipper && git describe --always --tags --long --dirty')).trim();
   const restartKlipper = async (): Promise<Webhooks> => {
-    await shell.check('sudo systemctl restart klipper');
+    await shell.check('sudo -n lockstep-host-helper service restart klipper');
     return webhooks(host);
   };
-  const flashLinuxMcu = (): Promise<string> =>
-    shell.check(`cd ~/klipper && make KCONFIG_CONFIG=${KCONFIG}/rpi.config OUT=$HOME/build/rpi/ flash`);
+  const flashLinuxMcu = (): Promise<string> => shell.check(installLinuxMcuCommand('rpi'));
 
   beforeAll(async () => {
     farm = await Farm.up({ printers: 1, profile: 'minimal' });
@@ -87,7 +86,7 @@ describe('the simulated klippy against firmware of other versions', () => {
   });
 
   it('serves data dictionaries of a real size: about 4 KB for the Linux MCU, more for an ARM board', async () => {
-    await shell.check('sudo systemctl stop klipper');
+    await shell.check('sudo -n lockstep-host-helper service stop klipper');
     const snapshot = await host.snapshot();
     const device = (name: string): string => snapshot.mcus.find((m) => m.name === name)!.device!;
     const linux = await identifyCounting(host, device('rpi'));
@@ -105,7 +104,7 @@ describe('the simulated klippy against firmware of other versions', () => {
     }
     expect(linux.dictionary.config).toMatchObject({ MCU: 'linux', CLOCK_FREQ: 50000000, PWM_MAX: 32768 });
     expect(stm32.dictionary.config).toMatchObject({ MCU: 'stm32f446xx', RESERVE_PINS_USB: 'PA11,PA12' });
-    await shell.check('sudo systemctl start klipper');
+    await shell.check('sudo -n lockstep-host-helper service start klipper');
     expect((await webhooks(host)).state).toBe('ready');
   });
 
@@ -135,7 +134,7 @@ describe('the simulated klippy against firmware of other versions', () => {
 
   it('v0.13.0 firmware under a later commit: ready, with nothing about the mismatch', async () => {
     const board = (await host.snapshot()).mcus.find((m) => m.name === 'mcu')!;
-    await shell.check('sudo systemctl stop klipper');
+    await shell.check('sudo -n lockstep-host-helper service stop klipper');
     await shell.check(
       `cd ~/klipper && make -s KCONFIG_CONFIG=${KCONFIG}/mcu.config OUT=$HOME/build/mcu/ >/dev/null` +
         ` && python3 ~/katapult/scripts/flashtool.py -d ${board.device} -f ~/build/mcu/klipper.bin`,
@@ -228,7 +227,7 @@ describe('CAN node ids', () => {
     );
     expect(config.indexOf('[include toolhead.cfg]')).toBeLessThan(config.indexOf('[mcu]'));
     expect((await webhooks(host)).state).toBe('ready');
-    await shell.check('sudo systemctl restart klipper');
+    await shell.check('sudo -n lockstep-host-helper service restart klipper');
     expect((await webhooks(host)).state).toBe('ready');
     const assigned = host.audit().filter((e) => e.event === 'can-nodeid');
     expect(assigned.slice(-2).map((e) => [e.mcu, e.nodeId])).toEqual([

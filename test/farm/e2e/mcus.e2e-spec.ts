@@ -7,6 +7,7 @@ import {
 } from '@lockstep/canbus';
 import { Farm, HostShell, identifyMcu, SerialChannel, type FarmHost } from '@lockstep/farm';
 import type { DataDictionary } from '@lockstep/mcu';
+import { installLinuxMcuCommand } from './helpers';
 
 async function identifySerial(host: FarmHost, device: string): Promise<DataDictionary> {
   const channel = SerialChannel.open(host.resolve(device));
@@ -117,7 +118,7 @@ describe('the klipper service', () => {
     await shell.check('cd ~/klipper && git fetch -q && git checkout -q v0.13.0');
     const target = (await shell.check('cd ~/klipper && git describe --always --tags --long --dirty')).trim();
     expect(target).toMatch(/^v0\.13\.0-0-g/);
-    await shell.check('sudo systemctl restart klipper');
+    await shell.check('sudo -n lockstep-host-helper service restart klipper');
     const stale = await webhooks();
     expect(stale.state).toBe('error');
     expect(stale.state_message).toContain('MCU Protocol error');
@@ -134,7 +135,7 @@ describe('the klipper service', () => {
 
     // Update every board with the tools' real command lines.
     const k = '~/printer_data/config/kconfig';
-    await shell.check(`sudo systemctl stop klipper`);
+    await shell.check(`sudo -n lockstep-host-helper service stop klipper`);
     for (const board of ['mcu', 'probe', 'ebb36', 'sb2209', 'rpi']) {
       await shell.check(
         `cd ~/klipper && make -s KCONFIG_CONFIG=${k}/${board}.config OUT=$HOME/build/${board}/ >/dev/null`,
@@ -154,8 +155,8 @@ describe('the klipper service', () => {
         `python3 ~/katapult/scripts/flashtool.py -i can0 -u ${uuid(can)} -f ~/build/${can}/klipper.bin`,
       );
     }
-    await shell.check(`cd ~/klipper && make KCONFIG_CONFIG=${k}/rpi.config OUT=$HOME/build/rpi/ flash`);
-    await shell.check('sudo systemctl start klipper');
+    await shell.check(installLinuxMcuCommand('rpi'));
+    await shell.check('sudo -n lockstep-host-helper service start klipper');
     expect(await webhooks()).toEqual({ state: 'ready', state_message: 'Printer is ready' });
 
     const { body: info } = await host.moonraker<{ result: { software_version: string; state: string } }>(

@@ -153,7 +153,7 @@ describe('simulated host tools: success and failure behaviour of the real comman
 
   it('STM32 without Katapult goes through DFU, an RP2040 behind Katapult through flashtool', () =>
     withHost({ profile: 'legacy' }, async ({ shell, mcu, host }) => {
-      await shell.check('sudo systemctl stop klipper');
+      await shell.check('sudo -n lockstep-host-helper service stop klipper');
       const noDfu = await shell.exec(
         'sudo dfu-util -d ,0483:df11 -R -a 0 -s 0x8000000:leave -D /etc/hostname',
       );

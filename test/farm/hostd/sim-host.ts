@@ -14,6 +14,7 @@ import { inflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { run } from '../command';
 import { parseFaultSpec, type FaultKind, type FaultSpec } from '../faults';
+import { REPO_ROOT } from '../paths';
 import { canSocketPath, HOST_PATHS, type SimHostSpec } from '../spec';
 import { AuditLog } from './audit';
 import { Board, FlashRefused, type FlashMethod } from './board';
@@ -110,6 +111,13 @@ export class SimHost {
   async start(): Promise<void> {
     await this.control.listen();
     await setupHome(this.spec);
+    // Lockstep's root helper and sudoers file, put in place by the installer an operator runs, so
+    // every run of the farm proves they are all the update needs.
+    await run('/bin/sh', [
+      join(REPO_ROOT, 'deploy', 'host-helper', 'install.sh'),
+      '--user',
+      this.spec.user.name,
+    ]);
     // A USB-to-CAN bridge board brings its own can0 when it runs Klipper; otherwise an adapter does.
     if (this.can && !this.boards.some((b) => b.isBridge)) {
       await this.can.start();

@@ -1,8 +1,9 @@
 import type { UpdateStep } from '@lockstep/contracts';
+import { helperServiceArgv } from '@lockstep/mcu';
 import type { PrinterHost } from './printer-host';
 import { shellCommand } from './shell-quote';
 
-/** The `klipper` systemd unit, through the sudo rules of deploy/sudoers.d/lockstep. */
+/** The `klipper` systemd unit, started and stopped through the host helper (deploy/host-helper). */
 export class KlipperService {
   constructor(
     private readonly host: PrinterHost,
@@ -26,8 +27,8 @@ export class KlipperService {
   private async systemctl(step: UpdateStep, action: 'start' | 'stop'): Promise<void> {
     await this.host.check(
       step,
-      `sudo systemctl ${action} ${this.unit}`,
-      shellCommand(['sudo', '-n', 'systemctl', action, this.unit]),
+      `lockstep-host-helper service ${action} ${this.unit}`,
+      shellCommand(helperServiceArgv(action, this.unit)),
     );
   }
 }

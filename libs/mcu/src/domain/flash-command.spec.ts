@@ -7,7 +7,8 @@ import { flashCommandLine, type CommandLine, type FlashCommandInput } from './fl
 const KLIPPER = '/home/pi/klipper';
 const FLASHTOOL = '/home/pi/klipper/lib/katapult/flashtool.py';
 const PYTHON = '/home/pi/klippy-env/bin/python';
-const DIR = '/home/pi/.lockstep/firmware/v0.13.0-0-g1b6ba2e/abc';
+const HASH = 'ab'.repeat(32);
+const DIR = `/home/pi/.lockstep/firmware/v0.13.0-0-g1b6ba2e/${HASH}`;
 const USB_SERIAL = '/dev/serial/by-id/usb-Klipper_stm32f446xx_3B00-if00';
 const RP_SERIAL = '/dev/serial/by-id/usb-Klipper_rp2040_E662-if00';
 const KATAPULT_TTY = '/dev/serial/by-id/usb-katapult_stm32f446xx_3B00-if00';
@@ -22,6 +23,7 @@ const input = (patch: Partial<FlashCommandInput> = {}): FlashCommandInput => ({
   flashtool: FLASHTOOL,
   python: PYTHON,
   artifactDir: DIR,
+  artifact: { version: 'v0.13.0-0-g1b6ba2e', kconfigHash: HASH },
   state: APP,
   ...patch,
 });
@@ -50,8 +52,21 @@ describe("flashCommandLine: the tools' own command lines", () => {
     [
       'linux-install',
       input({ method: 'linux-install', mcu: { serial: '/tmp/klipper_host_mcu' } }),
-      { steps: [{ argv: ['sudo', '-n', `${KLIPPER}/scripts/flash-linux.sh`, DIR] }] },
-      `sudo -n /home/pi/klipper/scripts/flash-linux.sh ${DIR}`,
+      {
+        steps: [
+          {
+            argv: [
+              'sudo',
+              '-n',
+              '/usr/local/sbin/lockstep-host-helper',
+              'install-linux-mcu',
+              'v0.13.0-0-g1b6ba2e',
+              HASH,
+            ],
+          },
+        ],
+      },
+      `sudo -n /usr/local/sbin/lockstep-host-helper install-linux-mcu v0.13.0-0-g1b6ba2e ${HASH}`,
     ],
     [
       'katapult-usb from the app: flashtool requests the bootloader itself',

@@ -1,5 +1,6 @@
 import { USB_IDS, type BoardState } from './board-state';
 import type { FlashMethod } from './flash-method';
+import { helperInstallLinuxMcuArgv } from './host-helper';
 import type { Kconfig } from './kconfig';
 
 /** One program run of a flash: its argument vector; `quiet` drops its stdout (a helper build). */
@@ -25,6 +26,8 @@ export interface FlashCommandInput {
   python: string;
   /** The stored build: klipper.elf / .bin / .uf2 and klipper.dict. */
   artifactDir: string;
+  /** What names the stored build to the host helper (its folder under ~/.lockstep/firmware). */
+  artifact: { version: string; kconfigHash: string };
   /** Where the board is now: a board in its bootloader is addressed by its bootloader's device (tty or USB id). */
   state: BoardState;
 }
@@ -35,7 +38,8 @@ const STM32_DEFAULT_START = 0x8000000;
 const rpBootRom = (mcu: string): string => USB_IDS.rpBootRom[mcu === 'rp2350' ? 1 : 0];
 
 /**
- * The flash tools' own command lines (klipper.md §2b, §3): flash-linux.sh for the Linux MCU,
+ * The flash tools' own command lines (klipper.md §2b, §3): the host helper's install of the
+ * Linux MCU (what flash-linux.sh does, from a build checked against its manifest),
  * Katapult's flashtool.py over USB serial or CAN, flash_usb.py for DFU and the RP2040 boot ROM,
  * flash-sdcard.sh for SD-card bootloaders.
  */
@@ -48,7 +52,9 @@ export function flashCommandLine(input: FlashCommandInput): CommandLine {
   };
   switch (input.method) {
     case 'linux-install':
-      return { steps: [{ argv: ['sudo', '-n', `${klipperDir}/scripts/flash-linux.sh`, artifactDir] }] };
+      return {
+        steps: [{ argv: helperInstallLinuxMcuArgv(input.artifact.version, input.artifact.kconfigHash) }],
+      };
     case 'katapult-usb': {
       const device = inBootloader && state.device ? state.device : need(mcu.serial, 'serial');
       return { steps: [{ argv: [python, flashtool, '-d', device, '-f', `${artifactDir}/klipper.bin`] }] };

@@ -100,7 +100,7 @@ describe('flashExitWarning', () => {
 
   it('names a tool for every flash method', () => {
     expect(FLASH_METHODS.map(flashToolName)).toEqual([
-      'flash-linux.sh',
+      'lockstep-host-helper install-linux-mcu',
       'flashtool.py',
       'flash_usb.py',
       'flash-sdcard.sh',

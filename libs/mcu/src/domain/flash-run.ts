@@ -41,7 +41,7 @@ export function boardSettled(after: SettleAfter, state: BoardState): boolean {
 export function flashToolName(method: FlashMethod): string {
   switch (method) {
     case 'linux-install':
-      return 'flash-linux.sh';
+      return 'lockstep-host-helper install-linux-mcu';
     case 'katapult-usb':
     case 'katapult-can':
       return 'flashtool.py';

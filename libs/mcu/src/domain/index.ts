@@ -9,6 +9,7 @@ export * from './update-plan';
 export * from './board-state';
 export * from './next-flash-action';
 export * from './flash-command';
+export * from './host-helper';
 export * from './print-activity';
 export * from './moonraker-access';
 export * from './can-bitrates';

@@ -55,7 +55,10 @@ describe('flash: the fixed order, one journaled run at a time', () => {
 
     expect(fake.events).toEqual(ORDER.flatMap((name) => flashed(name)));
     expect(fake.runner.started.slice(0, 2).map((s) => [s.command, s.timeoutSeconds])).toEqual([
-      [`sudo -n /home/pi/klipper/scripts/flash-linux.sh ${firmware(fake, 'host')}`, 300],
+      [
+        `sudo -n /usr/local/sbin/lockstep-host-helper install-linux-mcu ${V13.version} ${fake.mcus.find((m) => m.name === 'host')!.kconfigHash}`,
+        300,
+      ],
       [
         `/home/pi/klippy-env/bin/python /home/pi/klipper/lib/katapult/flashtool.py -d ${MAINBOARD} -f ${firmware(fake, 'mcu')}/klipper.bin`,
         300,

@@ -172,6 +172,7 @@ async function flashBoard(
       flashtool: run.host.shell.path(run.job.paths.flashtool),
       python: run.host.shell.path(run.job.paths.python),
       artifactDir,
+      artifact: { version, kconfigHash: mcu.kconfigHash },
       state,
     });
     await run.host.runner.start(id, renderCommandLine(command), run.job.deadlines.flashSeconds);

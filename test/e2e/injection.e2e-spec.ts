@@ -130,4 +130,10 @@ describe('job input that would reach a shell', () => {
       expect(JSON.stringify(result)).not.toContain(chunk);
     }
   });
+
+  it('warns at start that its Redis (the machine’s, without a password) lets anyone queue jobs', () => {
+    expect(ctx.worker.output()).toMatch(
+      /Redis at 127\.0\.0\.1:6379 accepts clients without a password: anyone who can reach it can queue jobs that stop Klipper and flash printers/,
+    );
+  });
 });

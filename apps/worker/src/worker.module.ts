@@ -6,6 +6,7 @@ import pino, { type Logger } from 'pino';
 import { QUEUES } from '@lockstep/contracts';
 import { PROBE_FILE_NAME, probeBundle } from '@lockstep/mcu/probe/bundle';
 import { loadWorkerConfig, type WorkerConfig } from './config';
+import { anonymousRedisWarning, redisAcceptsAnonymous } from './redis-access';
 import { Clock } from './host/clock';
 import { PrinterUpdateProcessor, SHUTDOWN_REASON } from './update/printer-update.processor';
 import { UpdateService } from './update/update.service';
@@ -61,6 +62,9 @@ export class PrinterUpdateWorker implements OnModuleInit, OnApplicationShutdown 
       },
       'worker started',
     );
+    void redisAcceptsAnonymous(this.redis).then((anonymous) => {
+      if (anonymous) this.log.warn(anonymousRedisWarning(this.redis));
+    });
   }
 
   /**

@@ -75,7 +75,7 @@ export const STORED_KCONFIG_HASH = 'c0'.repeat(32);
 export function storeBuildCommand(board: string, sum = '$(sha256sum klipper.elf | cut -d" " -f1)'): string {
   return [
     '(set -e',
-    `cd ~/klipper && make -s KCONFIG_CONFIG=${KCONFIG}/${board}.config OUT=$HOME/build/${board}/ >/dev/null`,
+    buildCommand(board),
     `version=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' ~/build/${board}/klipper.dict)`,
     `mkdir -p ~/.lockstep/firmware/$version/${STORED_KCONFIG_HASH}`,
     `cd ~/.lockstep/firmware/$version/${STORED_KCONFIG_HASH} && cp ~/build/${board}/klipper.* .`,

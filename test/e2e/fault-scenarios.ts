@@ -313,7 +313,8 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     outcome: 'updated',
     klipperRunning: true,
     flashRequests: { mcu: 1 },
-    warning: /\[mcu\] flash_usb\.py exited 255 .*counted as flashed, judged by the version read back/,
+    warning:
+      /\[mcu\] dfu-util \(lockstep-host-helper flash-dfu\) exited 74 .*counted as flashed, judged by the version read back/,
   },
   {
     name: 'pyserial only in klippy-env, the job names the system python3: refused before anything stops',
@@ -327,15 +328,15 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     hint: /sudo apt-get install python3-serial/,
   },
   {
-    name: 'the RP2040 helper is not built and libusb-1.0-0-dev is missing: refused before anything stops',
+    name: 'libusb-1.0-0-dev is missing, so the host helper installer could not build rp2040_flash: refused before anything stops',
     fault: 'libusb-dev-missing',
     farm: { traits: { libusbDev: 'missing' } },
     faults: [],
     outcome: 'failed-preflight',
     klipperRunning: true,
     reason:
-      /\[mcu probe\] is flashed with Klipper's rp2040_flash helper, which is not built and cannot be: pkg-config finds no libusb-1\.0/,
-    hint: /sudo apt-get install pkg-config libusb-1\.0-0-dev/,
+      /\[mcu probe\] an RP2040 board is flashed in its boot ROM, and the host helper has no rp2040_flash/,
+    hint: /libusb-1\.0-0-dev.*run the installer again: sudo sh deploy\/host-helper\/install\.sh --user pi$/,
   },
   {
     name: 'Moonraker asks for an API key the SSH user cannot read: refused before anything stops',

@@ -1,5 +1,5 @@
-import { writeFileSync } from 'node:fs';
 import { HostShell, type FarmHost, type FaultSpec } from '@lockstep/farm';
+import { grantFullSudo } from '../farm/e2e/helpers';
 import { hostSpec, printerJob, withWorkerFarm } from './harness';
 
 /**
@@ -46,13 +46,7 @@ function naiveUpdateScript(host: FarmHost, ref: string): string {
 
 async function runNaive(host: FarmHost, ref: string): Promise<void> {
   // Such a script assumes a user with full sudo (systemctl, make flash's sudo flash-linux.sh).
-  writeFileSync(
-    host.path('/etc/sudoers.d/naive-update'),
-    `${hostSpec(host).user.name} ALL=(ALL) NOPASSWD: ALL\n`,
-    {
-      mode: 0o440,
-    },
-  );
+  grantFullSudo(host, hostSpec(host).user.name);
   const shell = await HostShell.connect(host);
   try {
     await shell.exec(naiveUpdateScript(host, ref));

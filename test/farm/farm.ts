@@ -489,6 +489,7 @@ async function startHost(
     'etc/sudoers.d',
     'usr-local-bin',
     'usr-local-sbin',
+    'usr-local-libexec',
   ]) {
     mkdirSync(join(hostDir, sub), { recursive: true });
   }

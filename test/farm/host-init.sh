@@ -50,6 +50,8 @@ mount --bind "$host_dir/etc/hosts" /etc/hosts
 mount --bind "$host_dir/usr-local-bin" /usr/local/bin
 # Where deploy/host-helper/install.sh puts the root helper.
 mount --bind "$host_dir/usr-local-sbin" /usr/local/sbin
+mkdir -p /usr/local/libexec
+mount --bind "$host_dir/usr-local-libexec" /usr/local/libexec
 # systemctl where sudoers rules name it.
 mount --bind "$repo/test/farm/host-tools/bin/systemctl" /usr/bin/systemctl
 mkdir -p /etc/systemd/system

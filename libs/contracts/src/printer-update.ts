@@ -186,7 +186,7 @@ export const printerUpdateJobSchema = z
         klipper: hostPath.default('~/klipper'),
         printerConfig: hostPath.default('~/printer_data/config/printer.cfg'),
         flashtool: hostPath.default('~/klipper/lib/katapult/flashtool.py'),
-        /** The interpreter of Klipper's and Katapult's Python tools: klippy's virtualenv, which has pyserial. */
+        /** The interpreter of Katapult's flashtool.py: klippy's virtualenv, which has pyserial. */
         python: hostPath.default('~/klippy-env/bin/python'),
       })
       .strict()

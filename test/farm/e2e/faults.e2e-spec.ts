@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CanNodeStream, parseCanbusUuid, assignNodeId, UnixCanTransport } from '@lockstep/canbus';
 import { HostShell, identifyMcu, pinnedHostKey, type FarmHost } from '@lockstep/farm';
-import { buildCommand, klippyState, waitFor, withHost } from './helpers';
+import { buildCommand, grantFullSudo, klippyState, waitFor, withHost } from './helpers';
 
 async function canVersion(host: FarmHost, uuid: string): Promise<string> {
   const transport = await UnixCanTransport.connect(host.canSocket());
@@ -71,6 +71,8 @@ describe('fault injection', () => {
       await shell.check(buildCommand('probe'));
       const board = await mcu('probe');
       await host.setFault({ kind: 'no-return', mcu: 'probe' });
+      // make flash runs `sudo rp2040_flash`, which Lockstep's sudoers file does not grant.
+      grantFullSudo(host);
       const flashed = await shell.exec(
         `cd ~/klipper && make KCONFIG_CONFIG=~/printer_data/config/kconfig/probe.config OUT=$HOME/build/probe/ flash FLASH_DEVICE=${board.device}`,
       );
@@ -143,6 +145,8 @@ describe('fault injection', () => {
       await shell.check(`${CHECKOUT_V13} && ${buildCommand('probe')}`);
       const before = await mcu('probe');
       await host.setFault({ kind: 'needs-bootsel', mcu: 'probe' });
+      // make flash runs `sudo rp2040_flash`, which Lockstep's sudoers file does not grant.
+      grantFullSudo(host);
       const flashed = await shell.exec(
         `cd ~/klipper && make KCONFIG_CONFIG=~/printer_data/config/kconfig/probe.config OUT=$HOME/build/probe/ flash FLASH_DEVICE=${before.device}`,
       );

@@ -1,4 +1,14 @@
+import { writeFileSync } from 'node:fs';
 import { Farm, HostShell, type FarmHost, type FarmOptions, type HostSnapshot } from '@lockstep/farm';
+
+/**
+ * Gives the host's user full passwordless sudo, as Raspberry Pi OS gives its first user: what
+ * Klipper's own `make flash` (sudo dfu-util, sudo rp2040_flash) and hand-written update scripts
+ * assume. Lockstep's hosts have only its sudoers file.
+ */
+export function grantFullSudo(host: FarmHost, user = 'pi'): void {
+  writeFileSync(host.path('/etc/sudoers.d/full-sudo'), `${user} ALL=(ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
+}
 
 export interface HostUnderTest {
   farm: Farm;
@@ -69,17 +79,21 @@ export const STORED_KCONFIG_HASH = 'c0'.repeat(32);
 
 /**
  * Builds a board at the checked-out tree into the firmware store as the worker keeps it
- * (~/.lockstep/firmware/<version>/<hash>/ and a manifest with the SHA-256 of its klipper.elf, or
- * `sum` in its place), and prints its version.
+ * (~/.lockstep/firmware/<version>/<hash>/ and a manifest with the SHA-256 of its `file`, or `sum`
+ * in its place), and prints its version.
  */
-export function storeBuildCommand(board: string, sum = '$(sha256sum klipper.elf | cut -d" " -f1)'): string {
+export function storeBuildCommand(
+  board: string,
+  sum?: string,
+  file: 'klipper.elf' | 'klipper.bin' | 'klipper.uf2' = 'klipper.elf',
+): string {
   return [
     '(set -e',
     buildCommand(board),
     `version=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' ~/build/${board}/klipper.dict)`,
     `mkdir -p ~/.lockstep/firmware/$version/${STORED_KCONFIG_HASH}`,
     `cd ~/.lockstep/firmware/$version/${STORED_KCONFIG_HASH} && cp ~/build/${board}/klipper.* .`,
-    `printf '{"version":"%s","builds":{"${STORED_KCONFIG_HASH}":{"files":{"klipper.elf":"%s"}}}}' "$version" "${sum}" > ../manifest.json`,
+    `printf '{"version":"%s","builds":{"${STORED_KCONFIG_HASH}":{"files":{"${file}":"%s"}}}}' "$version" "${sum ?? `$(sha256sum ${file} | cut -d" " -f1)`}" > ../manifest.json`,
     'echo "$version")',
   ].join('\n');
 }

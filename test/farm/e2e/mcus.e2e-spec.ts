@@ -7,7 +7,7 @@ import {
 } from '@lockstep/canbus';
 import { Farm, HostShell, identifyMcu, SerialChannel, type FarmHost } from '@lockstep/farm';
 import type { DataDictionary } from '@lockstep/mcu';
-import { installLinuxMcuCommand } from './helpers';
+import { grantFullSudo, installLinuxMcuCommand } from './helpers';
 
 async function identifySerial(host: FarmHost, device: string): Promise<DataDictionary> {
   const channel = SerialChannel.open(host.resolve(device));
@@ -147,6 +147,8 @@ describe('the klipper service', () => {
     await shell.check(
       `python3 ~/katapult/scripts/flashtool.py -d ${device('mcu')} -f ~/build/mcu/klipper.bin`,
     );
+    // Klipper's make flash runs `sudo rp2040_flash`, which Lockstep's sudoers file does not grant.
+    grantFullSudo(host);
     await shell.check(
       `cd ~/klipper && make KCONFIG_CONFIG=${k}/probe.config OUT=$HOME/build/probe/ flash FLASH_DEVICE=${device('probe')}`,
     );

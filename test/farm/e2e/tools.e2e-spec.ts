@@ -1,4 +1,4 @@
-import { buildCommand, KCONFIG, waitFor, withHost } from './helpers';
+import { buildCommand, grantFullSudo, KCONFIG, waitFor, withHost } from './helpers';
 
 describe('simulated host tools: success and failure behaviour of the real command lines', () => {
   it('flashtool.py, flash_usb.py, canbus_query.py, systemctl and Moonraker refuse what the real tools refuse', () =>
@@ -151,9 +151,11 @@ describe('simulated host tools: success and failure behaviour of the real comman
       expect(await shell.check('service klipper status; echo rc=$?')).toContain('rc=3');
     }));
 
-  it('STM32 without Katapult goes through DFU, an RP2040 behind Katapult through flashtool', () =>
+  it("Klipper's make flash: STM32 without Katapult goes through DFU, an RP2040 behind Katapult through flashtool", () =>
     withHost({ profile: 'legacy' }, async ({ shell, mcu, host }) => {
       await shell.check('sudo -n lockstep-host-helper service stop klipper');
+      // make flash runs `sudo dfu-util`, which Lockstep's sudoers file does not grant.
+      grantFullSudo(host);
       const noDfu = await shell.exec(
         'sudo dfu-util -d ,0483:df11 -R -a 0 -s 0x8000000:leave -D /etc/hostname',
       );

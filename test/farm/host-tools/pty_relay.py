@@ -1,9 +1,12 @@
 """Serial device of an emulated MCU: a pty whose slave appears at the given paths (the way udev
 links /dev/serial/by-id and by-path, or klipper_mcu links /tmp/klipper_host_mcu). Bytes written
 to the device come out on stdout; bytes on stdin go to the device. Prints the slave's name on
-fd 3 once the links exist. Removes the links when stdin closes or on SIGTERM."""
+fd 3 once the links exist, then `baud N` there each time a program sets the device's speed to a
+new value (a USB CDC device hears that as SET_LINE_CODING; Klipper takes 1200 baud as a request to
+enter its bootloader). Removes the links when stdin closes or on SIGTERM."""
 import errno
 import os
+import re
 import select
 import signal
 import sys
@@ -43,13 +46,29 @@ for link in links:
         pass
     os.symlink(name, link)
 os.write(3, (name + "\n").encode())
-os.close(3)
+
+# The speed programs set on the slave, as the pty's shared termios shows it on the master.
+SPEEDS = {getattr(termios, n): int(n[1:]) for n in dir(termios) if re.match(r"^B\d+$", n)}
+speed = termios.tcgetattr(master)[5]
+
+
+def check_speed():
+    global speed
+    current = termios.tcgetattr(master)[5]
+    if current != speed:
+        speed = current
+        try:
+            os.write(3, ("baud %d\n" % SPEEDS.get(current, -1)).encode())
+        except OSError:
+            pass
+
 
 stdin = sys.stdin.fileno()
 stdout = sys.stdout.fileno()
 pending = b""
 while True:
-    readable, _, _ = select.select([master, stdin], [], [], 0.05 if pending else None)
+    readable, _, _ = select.select([master, stdin], [], [], 0.05 if pending else 0.1)
+    check_speed()
     if stdin in readable:
         data = os.read(stdin, 65536)
         if not data:
@@ -70,5 +89,6 @@ while True:
                 raise
             # No program has the device open: wait for one.
             select.select([stdin], [], [], 0.05)
+            check_speed()
             continue
         os.write(stdout, data)

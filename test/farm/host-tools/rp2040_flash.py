@@ -1,5 +1,6 @@
 """Simulated lib/rp2040_flash/rp2040_flash: writes a UF2 image to an RP2040 in its ROM (BOOTSEL)
-bootloader. As the real tool, it exits 0 when no such device is found."""
+bootloader. As the real tool, it exits 0 when no such device is found, and one it may not open
+(not root: no udev rule gives a user the boot ROM's USB device) is one it does not find."""
 import os
 import sys
 
@@ -22,6 +23,8 @@ def main():
     candidates = [d for d in usb.devices() if usb.usb_id(d) in ("2e8a:0003", "2e8a:000f")]
     if len(sys.argv) == 4:
         candidates = [d for d in candidates if str(d["busnum"]) == sys.argv[2] and str(d["devnum"]) == sys.argv[3]]
+    if os.geteuid() != 0:
+        candidates = []
     if not candidates:
         sys.stderr.write("No rp2040 in BOOTSEL mode was found\n")
         return 0

@@ -318,7 +318,15 @@ export class Board extends EventEmitter {
     const byId = byIdLink(identity.manufacturer, identity.product, identity.serial);
     const byPath = byPathLink(port);
     if (mode === 'app') this.responder = new McuProtocolResponder(this.firmware!.compressed);
-    const serial = new SerialDevice([byId, byPath], (chunk) => this.onSerialData(chunk));
+    const serial = new SerialDevice(
+      [byId, byPath],
+      (chunk) => this.onSerialData(chunk),
+      // Klipper's USB CDC code (src/generic/usb_cdc.c) takes a line coding of 1200 baud as a
+      // request to enter the bootloader; a pty has no DTR line to wait for.
+      (baud) => {
+        if (baud === 1200 && mode === 'app') void this.requestBootloader();
+      },
+    );
     const tty = await serial.open();
     this.serial = serial;
     this.ctx.usb.plug(port, identity, { tty, byId, byPath });

@@ -6,7 +6,8 @@ import { HOST_PATHS } from '../spec';
 /**
  * One serial device of an emulated MCU: a pty (made by pty_relay.py, since Node cannot open a
  * pty pair) whose slave is linked at the given paths. The emulated MCU reads what programs write
- * to the device through `onData` and answers with `write`.
+ * to the device through `onData` and answers with `write`; `onBaud` hears each new speed a
+ * program sets on the device (USB CDC's SET_LINE_CODING).
  */
 export class SerialDevice {
   private child?: ChildProcess;
@@ -15,6 +16,7 @@ export class SerialDevice {
   constructor(
     readonly links: string[],
     private readonly onData: (chunk: Buffer) => void,
+    private readonly onBaud: (baud: number) => void = () => undefined,
   ) {}
 
   get tty(): string | undefined {
@@ -33,12 +35,24 @@ export class SerialDevice {
     child.stdout!.on('data', (chunk: Buffer) => this.onData(chunk));
     child.stdin!.on('error', () => undefined);
     const name = await new Promise<string>((resolve, reject) => {
+      // fd 3: the slave's name, then one `baud N` line per speed change.
       let text = '';
-      const ready = child.stdio[3] as Readable;
-      ready.setEncoding('utf8');
-      ready.on('data', (chunk: string) => {
+      let named = false;
+      const events = child.stdio[3] as Readable;
+      events.setEncoding('utf8');
+      events.on('data', (chunk: string) => {
         text += chunk;
-        if (text.endsWith('\n')) resolve(text.trim());
+        let newline: number;
+        while ((newline = text.indexOf('\n')) >= 0) {
+          const line = text.slice(0, newline).trim();
+          text = text.slice(newline + 1);
+          if (!named) {
+            named = true;
+            resolve(line);
+          } else if (/^baud -?\d+$/.test(line)) {
+            this.onBaud(Number(line.slice(5)));
+          }
+        }
       });
       child.once('exit', (code) =>
         reject(new Error(`pty relay for ${this.links.join(', ')} exited (${code})`)),

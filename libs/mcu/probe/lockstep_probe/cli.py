@@ -21,6 +21,7 @@ INTERFACE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 FILE_PATH_RE = re.compile(r"^/[A-Za-z0-9._:/+@-]*[A-Za-z0-9._:+@-]$")
 HTTP_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
 MOONRAKER_METHODS = ("GET", "POST", "PUT", "DELETE")
+USB_ID_RE = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{4}$")
 DEFAULT_BAUD = 250000
 # klippy's CAN node ids (klippy/extras/canbus_ids.py): the first it gives, and the last one.
 NODE_ID_FIRST = 4
@@ -77,6 +78,7 @@ def build_parser():
     config = commands.add_parser("config-files", help="printer.cfg and every file it includes")
     config.add_argument("--entry", required=True, metavar="PATH", help="printer.cfg")
     add_journal_write(commands)
+    add_usb_bootloader(commands)
     return parser
 
 
@@ -153,6 +155,20 @@ def add_journal_write(commands):
     )
 
 
+def add_usb_bootloader(commands):
+    boot = commands.add_parser(
+        "usb-bootloader",
+        help="ask a USB board that runs Klipper into its bootloader (1200-baud touch) and wait for it",
+    )
+    device = checked(DEVICE_RE, "an absolute device path of plain characters")
+    boot.add_argument("--device", type=device, required=True, metavar="DEV")
+    boot.add_argument(
+        "--expect", type=checked(USB_ID_RE, "a USB id vvvv:pppp"), action="append", required=True,
+        metavar="VID:PID", help="the bootloader's USB id (repeatable)",
+    )
+    add_timeout(boot, 10.0)
+
+
 def check_identify_options(args):
     """Options that only make sense for the other transport are mistakes worth reporting."""
     if args.serial:
@@ -191,6 +207,7 @@ COMMANDS = {
     "moonraker": command("moonraker", "moonraker"),
     "config-files": command("config_files", "config_files"),
     "journal-write": command("journal", "journal_write"),
+    "usb-bootloader": command("usb_bootloader", "usb_bootloader"),
 }
 
 

@@ -45,9 +45,15 @@ afterAll(() => {
  * Runs the probe as the host runs it, `python3 lockstep_probe.pyz ARGS`, as its own process.
  * Asynchronous on purpose: the fake MCUs the probe talks to live in this test's event loop.
  */
-export function runProbe(args: readonly string[], options: { input?: string } = {}): Promise<ProbeRun> {
+export function runProbe(
+  args: readonly string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<ProbeRun> {
   const started = Date.now();
-  const child = spawn(PYTHON, [shippedProbe(), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(PYTHON, [shippedProbe(), ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: options.env ?? process.env,
+  });
   child.stdin.end(options.input ?? '');
   const stdout = collect(child.stdout);
   const stderr = collect(child.stderr);
@@ -95,10 +101,11 @@ function collect(stream: Readable): () => string {
 /**
  * A serial device as the simulator makes one: test/farm/host-tools/pty_relay.py links a pty's
  * slave at `link`; what a program writes to the device arrives through `onData`, `write` sends
- * bytes to it.
+ * bytes to it, and `bauds` lists each speed a program set on it.
  */
 export class PtyRelay {
   private listener: ((chunk: Buffer) => void) | undefined;
+  readonly bauds: number[] = [];
 
   private constructor(
     private readonly child: ChildProcess,
@@ -111,18 +118,28 @@ export class PtyRelay {
     const child = spawn('/usr/bin/python3', [PTY_RELAY, link], {
       stdio: ['pipe', 'pipe', 'inherit', 'pipe'],
     });
-    const ready = child.stdio[3] as Readable;
+    const events = child.stdio[3] as Readable;
     return new Promise((resolve, reject) => {
       let text = '';
+      let relay: PtyRelay | undefined;
       const early = (code: number | null) =>
         reject(new Error(`pty_relay.py exited ${code} before the link existed`));
       child.once('error', reject);
       child.once('exit', early);
-      ready.on('data', (chunk: Buffer) => {
+      // fd 3: the slave's name once the link exists, then `baud N` per speed change.
+      events.on('data', (chunk: Buffer) => {
         text += chunk.toString();
-        if (text.includes('\n')) {
-          child.off('exit', early);
-          resolve(new PtyRelay(child, link));
+        let newline: number;
+        while ((newline = text.indexOf('\n')) >= 0) {
+          const line = text.slice(0, newline);
+          text = text.slice(newline + 1);
+          if (relay === undefined) {
+            child.off('exit', early);
+            relay = new PtyRelay(child, link);
+            resolve(relay);
+          } else if (line.startsWith('baud ')) {
+            relay.bauds.push(Number(line.slice(5)));
+          }
         }
       });
     });

@@ -12,6 +12,9 @@ const DIR = `/home/pi/.lockstep/firmware/v0.13.0-0-g1b6ba2e/${HASH}`;
 const USB_SERIAL = '/dev/serial/by-id/usb-Klipper_stm32f446xx_3B00-if00';
 const RP_SERIAL = '/dev/serial/by-id/usb-Klipper_rp2040_E662-if00';
 const KATAPULT_TTY = '/dev/serial/by-id/usb-katapult_stm32f446xx_3B00-if00';
+const PROBE = '/home/pi/.lockstep/bin/lockstep_probe.pyz';
+const VERSION = 'v0.13.0-0-g1b6ba2e';
+const HELPER = ['sudo', '-n', '/usr/local/sbin/lockstep-host-helper'];
 
 const APP: BoardState = { mode: 'app', version: 'v' };
 
@@ -22,6 +25,7 @@ const input = (patch: Partial<FlashCommandInput> = {}): FlashCommandInput => ({
   klipperDir: KLIPPER,
   flashtool: FLASHTOOL,
   python: PYTHON,
+  probe: PROBE,
   artifactDir: DIR,
   artifact: { version: 'v0.13.0-0-g1b6ba2e', kconfigHash: HASH },
   state: APP,
@@ -36,15 +40,14 @@ const rp2040 = (state: BoardState, mcu = 'rp2040'): FlashCommandInput =>
     state,
   });
 
-const rp2040Line = (device: string, mcu = 'rp2040'): CommandLine => ({
-  cwd: KLIPPER,
-  steps: [
-    // The helper's rule lives in src/rp2040/Makefile, which ~/klipper/.config may not select
-    // (klipper.md §7): it is built in its own directory.
-    { argv: ['make', '-C', 'lib/rp2040_flash', 'rp2040_flash'], quiet: true },
-    { argv: [PYTHON, 'scripts/flash_usb.py', '-t', mcu, '-d', device, `${DIR}/klipper.uf2`] },
-  ],
+/** The 1200-baud request through the probe, and the wait for the bootloader's USB id. */
+const enter = (serial: string, usbId: string) => ({
+  argv: ['python3', PROBE, 'usb-bootloader', '--device', serial, '--expect', usbId, '--timeout', '10'],
 });
+const dfuFlash = (start = '0x08000000') => ({
+  argv: [...HELPER, 'flash-dfu', VERSION, HASH, '0483:df11', start],
+});
+const rp2040Flash = { argv: [...HELPER, 'flash-rp2040', VERSION, HASH] };
 
 describe("flashCommandLine: the tools' own command lines", () => {
   // Every case of the worker's former BoardOps.flashCommand test, with the string it rendered.
@@ -81,57 +84,28 @@ describe("flashCommandLine: the tools' own command lines", () => {
       `/home/pi/klippy-env/bin/python /home/pi/klipper/lib/katapult/flashtool.py -d ${KATAPULT_TTY} -f ${DIR}/klipper.bin`,
     ],
     [
-      'dfu from the app: flash_usb.py asks the board to reboot into DFU',
+      'dfu from the app: the probe asks the board into DFU, then the helper runs dfu-util as root',
       input({ method: 'dfu' }),
-      {
-        cwd: KLIPPER,
-        steps: [
-          {
-            argv: [
-              PYTHON,
-              'scripts/flash_usb.py',
-              '-t',
-              'stm32f446xx',
-              '-d',
-              USB_SERIAL,
-              '-s',
-              '0x8000000',
-              `${DIR}/klipper.bin`,
-            ],
-          },
-        ],
-      },
-      `cd /home/pi/klipper && /home/pi/klippy-env/bin/python scripts/flash_usb.py -t stm32f446xx -d ${USB_SERIAL} -s 0x8000000 ${DIR}/klipper.bin`,
+      { steps: [enter(USB_SERIAL, '0483:df11'), dfuFlash()] },
+      `python3 ${PROBE} usb-bootloader --device ${USB_SERIAL} --expect 0483:df11 --timeout 10 && sudo -n /usr/local/sbin/lockstep-host-helper flash-dfu ${VERSION} ${HASH} 0483:df11 0x08000000`,
     ],
     [
-      'dfu from DFU without a seen USB id: the STM32 default',
+      'dfu from DFU: the helper alone',
       input({ method: 'dfu', state: { mode: 'bootloader' } }),
-      {
-        cwd: KLIPPER,
-        steps: [
-          {
-            argv: [
-              PYTHON,
-              'scripts/flash_usb.py',
-              '-t',
-              'stm32f446xx',
-              '-d',
-              '0483:df11',
-              '-s',
-              '0x8000000',
-              `${DIR}/klipper.bin`,
-            ],
-          },
-        ],
-      },
-      `cd /home/pi/klipper && /home/pi/klippy-env/bin/python scripts/flash_usb.py -t stm32f446xx -d 0483:df11 -s 0x8000000 ${DIR}/klipper.bin`,
+      { steps: [dfuFlash()] },
+      `sudo -n /usr/local/sbin/lockstep-host-helper flash-dfu ${VERSION} ${HASH} 0483:df11 0x08000000`,
     ],
     [
-      'rp2040-bootloader from BOOTSEL without a seen USB id: the RP2040 default',
+      'rp2040-bootloader from the app: the probe asks for the boot ROM, then the helper runs rp2040_flash as root',
+      rp2040(APP),
+      { steps: [enter(RP_SERIAL, '2e8a:0003'), rp2040Flash] },
+      `python3 ${PROBE} usb-bootloader --device ${RP_SERIAL} --expect 2e8a:0003 --timeout 10 && sudo -n /usr/local/sbin/lockstep-host-helper flash-rp2040 ${VERSION} ${HASH}`,
+    ],
+    [
+      'rp2040-bootloader from BOOTSEL: the helper alone',
       rp2040({ mode: 'bootloader' }),
-      rp2040Line('2e8a:0003'),
-      // Was `make lib/rp2040_flash/rp2040_flash`, which fails unless ~/klipper/.config selects an RP2040.
-      `cd /home/pi/klipper && make -C lib/rp2040_flash rp2040_flash >/dev/null && /home/pi/klippy-env/bin/python scripts/flash_usb.py -t rp2040 -d 2e8a:0003 ${DIR}/klipper.uf2`,
+      { steps: [rp2040Flash] },
+      `sudo -n /usr/local/sbin/lockstep-host-helper flash-rp2040 ${VERSION} ${HASH}`,
     ],
     [
       'katapult-can by interface and uuid',
@@ -189,35 +163,13 @@ describe("flashCommandLine: the tools' own command lines", () => {
       [
         'DFU at the USB id seen',
         input({ method: 'dfu', state: { mode: 'bootloader', device: '0483:df11' } }),
-        {
-          cwd: KLIPPER,
-          steps: [
-            {
-              argv: [
-                PYTHON,
-                'scripts/flash_usb.py',
-                '-t',
-                'stm32f446xx',
-                '-d',
-                '0483:df11',
-                '-s',
-                '0x8000000',
-                `${DIR}/klipper.bin`,
-              ],
-            },
-          ],
-        },
+        { steps: [dfuFlash()] },
       ],
-      ['RP2040 at 2e8a:0003', rp2040({ mode: 'bootloader', device: '2e8a:0003' }), rp2040Line('2e8a:0003')],
+      ['RP2040 at 2e8a:0003', rp2040({ mode: 'bootloader', device: '2e8a:0003' }), { steps: [rp2040Flash] }],
       [
         'RP2350 at 2e8a:000f',
         rp2040({ mode: 'bootloader', device: '2e8a:000f' }, 'rp2350'),
-        rp2040Line('2e8a:000f', 'rp2350'),
-      ],
-      [
-        'RP2350 without a seen USB id: its own boot ROM id (flash_usb.py -t rp2350 expects 2e8a:000f)',
-        rp2040({ mode: 'bootloader' }, 'rp2350'),
-        rp2040Line('2e8a:000f', 'rp2350'),
+        { steps: [rp2040Flash] },
       ],
       [
         'Katapult that kept the application name, without a seen tty: the serial',
@@ -250,24 +202,7 @@ describe("flashCommandLine: the tools' own command lines", () => {
       [
         'DFU at the USB id seen, though the inventory has no serial',
         input({ method: 'dfu', mcu: {}, state: { mode: 'bootloader', device: '0483:df11' } }),
-        {
-          cwd: KLIPPER,
-          steps: [
-            {
-              argv: [
-                PYTHON,
-                'scripts/flash_usb.py',
-                '-t',
-                'stm32f446xx',
-                '-d',
-                '0483:df11',
-                '-s',
-                '0x8000000',
-                `${DIR}/klipper.bin`,
-              ],
-            },
-          ],
-        },
+        { steps: [dfuFlash()] },
       ],
     ])('%s', (_name, given, line) => {
       expect(flashCommandLine(given)).toEqual(line);
@@ -275,14 +210,25 @@ describe("flashCommandLine: the tools' own command lines", () => {
   });
 
   it.each([
-    ['the STM32 default when the Kconfig has none', null, '0x8000000'],
-    ['after a 32 KiB bootloader', 0x8008000, '0x8008000'],
-    ['after an 8 KiB bootloader', 0x8002000, '0x8002000'],
+    ['the STM32 default when the Kconfig has none', null, '0x08000000'],
+    ['after a 32 KiB bootloader', 0x8008000, '0x08008000'],
+    ['after an 8 KiB bootloader', 0x8002000, '0x08002000'],
   ])('gives DFU the start address: %s', (_name, applicationAddress, start) => {
     const command = flashCommandLine(
       input({ method: 'dfu', kconfig: { mcu: 'stm32f446xx', applicationAddress } }),
     );
-    expect(command.steps[0]!.argv.slice(-3)).toEqual(['-s', start, `${DIR}/klipper.bin`]);
+    expect(command.steps.at(-1)).toEqual(dfuFlash(start));
+  });
+
+  it('asks an RP2350 into the RP2350 boot ROM (2e8a:000f)', () => {
+    const command = flashCommandLine(
+      input({
+        method: 'rp2040-bootloader',
+        mcu: { serial: RP_SERIAL },
+        kconfig: { mcu: 'rp2350', applicationAddress: null },
+      }),
+    );
+    expect(command.steps[0]).toEqual(enter(RP_SERIAL, '2e8a:000f'));
   });
 
   it.each<[string, FlashCommandInput, string]>([

@@ -1,6 +1,6 @@
 import { USB_IDS, type BoardState } from './board-state';
 import type { FlashMethod } from './flash-method';
-import { helperInstallLinuxMcuArgv } from './host-helper';
+import { helperFlashDfuArgv, helperFlashRp2040Argv, helperInstallLinuxMcuArgv } from './host-helper';
 import type { Kconfig } from './kconfig';
 
 /** One program run of a flash: its argument vector; `quiet` drops its stdout (a helper build). */
@@ -22,8 +22,10 @@ export interface FlashCommandInput {
   /** Absolute paths on the printer host. */
   klipperDir: string;
   flashtool: string;
-  /** The interpreter of Klipper's and Katapult's Python tools (klippy's virtualenv: it has pyserial). */
+  /** The interpreter of Katapult's flashtool.py (klippy's virtualenv: it has pyserial). */
   python: string;
+  /** The Lockstep probe on the host (run by the system python3): it asks a USB board into its bootloader. */
+  probe: string;
   /** The stored build: klipper.elf / .bin / .uf2 and klipper.dict. */
   artifactDir: string;
   /** What names the stored build to the host helper (its folder under ~/.lockstep/firmware). */
@@ -34,14 +36,38 @@ export interface FlashCommandInput {
 
 const STM32_DEFAULT_START = 0x8000000;
 
-/** flash_usb.py takes the boot ROM's USB id for `-t rp2350` only as 2e8a:000f, else 2e8a:0003. */
+/** How long a board has to show up in its bootloader after the 1200-baud request (USB takes 1-3 s). */
+export const BOOTLOADER_ENTRY_SECONDS = 10;
+
+/** The RP2040's boot ROM is 2e8a:0003, the RP2350's 2e8a:000f. */
 const rpBootRom = (mcu: string): string => USB_IDS.rpBootRom[mcu === 'rp2350' ? 1 : 0];
 
 /**
- * The flash tools' own command lines (klipper.md §2b, §3): the host helper's install of the
- * Linux MCU (what flash-linux.sh does, from a build checked against its manifest),
- * Katapult's flashtool.py over USB serial or CAN, flash_usb.py for DFU and the RP2040 boot ROM,
- * flash-sdcard.sh for SD-card bootloaders.
+ * Klipper's request to enter the bootloader, as `make flash` makes it (a 1200-baud touch on the
+ * board's tty), then the wait until the bootloader's USB id is on the bus.
+ */
+function enterBootloader(probe: string, serial: string, usbId: string): CommandStep {
+  return {
+    argv: [
+      'python3',
+      probe,
+      'usb-bootloader',
+      '--device',
+      serial,
+      '--expect',
+      usbId,
+      '--timeout',
+      String(BOOTLOADER_ENTRY_SECONDS),
+    ],
+  };
+}
+
+/**
+ * The flash tools' own command lines (klipper.md §2b, §3): Katapult's flashtool.py over USB
+ * serial or CAN and flash-sdcard.sh for SD-card bootloaders, run as the user; the host helper for
+ * what needs root, each from a build it checks against its manifest: the Linux MCU's install (what
+ * flash-linux.sh does), dfu-util for STM32 DFU and rp2040_flash for the RP2040 boot ROM. A board
+ * that runs Klipper is first asked into its bootloader, as Klipper's flash_usb.py does.
  */
 export function flashCommandLine(input: FlashCommandInput): CommandLine {
   const { mcu, artifactDir, klipperDir, flashtool, python, state } = input;
@@ -84,47 +110,22 @@ export function flashCommandLine(input: FlashCommandInput): CommandLine {
       };
     case 'dfu': {
       const start = input.kconfig.applicationAddress ?? STM32_DEFAULT_START;
+      const flash = {
+        argv: helperFlashDfuArgv(input.artifact.version, input.artifact.kconfigHash, USB_IDS.stm32Dfu, start),
+      };
+      if (inBootloader) return { steps: [flash] };
+      return { steps: [enterBootloader(input.probe, need(mcu.serial, 'serial'), USB_IDS.stm32Dfu), flash] };
+    }
+    case 'rp2040-bootloader': {
+      const flash = { argv: helperFlashRp2040Argv(input.artifact.version, input.artifact.kconfigHash) };
+      if (inBootloader) return { steps: [flash] };
       return {
-        cwd: klipperDir,
         steps: [
-          {
-            argv: [
-              // What `make flash PYTHON=<python>` runs; flash_usb.py hands its own interpreter on to flashtool.py.
-              python,
-              'scripts/flash_usb.py',
-              '-t',
-              input.kconfig.mcu,
-              '-d',
-              inBootloader ? (state.device ?? USB_IDS.stm32Dfu) : need(mcu.serial, 'serial'),
-              '-s',
-              `0x${start.toString(16)}`,
-              `${artifactDir}/klipper.bin`,
-            ],
-          },
+          enterBootloader(input.probe, need(mcu.serial, 'serial'), rpBootRom(input.kconfig.mcu)),
+          flash,
         ],
       };
     }
-    case 'rp2040-bootloader':
-      return {
-        cwd: klipperDir,
-        steps: [
-          // The top-level rule for the helper exists only when ~/klipper/.config selects an RP2040
-          // (src/rp2040/Makefile); Lockstep builds with per-board configs, so build it in place.
-          { argv: ['make', '-C', 'lib/rp2040_flash', 'rp2040_flash'], quiet: true },
-          {
-            argv: [
-              // What `make flash PYTHON=<python>` runs; flash_usb.py hands its own interpreter on to flashtool.py.
-              python,
-              'scripts/flash_usb.py',
-              '-t',
-              input.kconfig.mcu,
-              '-d',
-              inBootloader ? (state.device ?? rpBootRom(input.kconfig.mcu)) : need(mcu.serial, 'serial'),
-              `${artifactDir}/klipper.uf2`,
-            ],
-          },
-        ],
-      };
     case 'sdcard':
       return {
         steps: [

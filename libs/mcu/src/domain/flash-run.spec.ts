@@ -67,17 +67,12 @@ describe('flashExitWarning', () => {
 
   it.each<[string, Partial<Parameters<typeof flashExitWarning>[0]>, string]>([
     [
-      'names the first error line, not the help text after it',
+      'names the first error line, not what follows it',
       {
-        code: 255,
-        output: [
-          'Submitting leave request...',
-          'dfu-util: Error during download get_status',
-          'Failed to flash to /dev/ttyACM0: Error running dfu-util',
-          '  make flash FLASH_DEVICE=0483:df11',
-        ],
+        code: 74,
+        output: ['Submitting leave request...', 'dfu-util: Error during download get_status', 'Device reset'],
       },
-      '[mcu] flash_usb.py exited 255 ("dfu-util: Error during download get_status"), but the board then reported v0.13.0-0-g1b6ba2e, the target: counted as flashed, judged by the version read back',
+      '[mcu] dfu-util (lockstep-host-helper flash-dfu) exited 74 ("dfu-util: Error during download get_status"), but the board then reported v0.13.0-0-g1b6ba2e, the target: counted as flashed, judged by the version read back',
     ],
     [
       'falls back to the last line',
@@ -87,12 +82,12 @@ describe('flashExitWarning', () => {
     [
       'says a killed tool was killed',
       { code: 124, timedOut: true, output: [] },
-      '[mcu] flash_usb.py was killed at its deadline, but the board then reported v0.13.0-0-g1b6ba2e, the target: counted as flashed, judged by the version read back',
+      '[mcu] dfu-util (lockstep-host-helper flash-dfu) was killed at its deadline, but the board then reported v0.13.0-0-g1b6ba2e, the target: counted as flashed, judged by the version read back',
     ],
     [
       'says a run without an exit code left none',
       { method: 'rp2040-bootloader', code: null, output: ['no record of the flash run'] },
-      '[mcu] flash_usb.py left no exit code ("no record of the flash run"), but the board then reported v0.13.0-0-g1b6ba2e, the target: counted as flashed, judged by the version read back',
+      '[mcu] rp2040_flash (lockstep-host-helper flash-rp2040) left no exit code ("no record of the flash run"), but the board then reported v0.13.0-0-g1b6ba2e, the target: counted as flashed, judged by the version read back',
     ],
   ])('%s', (_what, patch, warning) => {
     expect(flashExitWarning({ ...base, code: 0, output: [], ...patch })).toBe(warning);
@@ -102,9 +97,9 @@ describe('flashExitWarning', () => {
     expect(FLASH_METHODS.map(flashToolName)).toEqual([
       'lockstep-host-helper install-linux-mcu',
       'flashtool.py',
-      'flash_usb.py',
+      'dfu-util (lockstep-host-helper flash-dfu)',
       'flash-sdcard.sh',
-      'flash_usb.py',
+      'rp2040_flash (lockstep-host-helper flash-rp2040)',
       'flashtool.py',
     ]);
   });

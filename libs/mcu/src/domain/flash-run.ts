@@ -16,7 +16,7 @@ export const SETTLE_POLL_MS = 500;
 /**
  * How the last run ended, as far as waiting goes. A run that exited non-zero (or has no exit
  * code: killed, or no record after a crash) may still have flashed the board, which then reboots:
- * dfu-util 0.9 exits 74 after a good `:leave` flash and flash_usb.py then exits 255.
+ * dfu-util 0.9 exits 74 after a good `:leave` flash.
  */
 export function settleAfter(run: { code: number | null } | null): SettleAfter {
   if (run === null) return 'no-run';
@@ -46,8 +46,9 @@ export function flashToolName(method: FlashMethod): string {
     case 'katapult-can':
       return 'flashtool.py';
     case 'dfu':
+      return 'dfu-util (lockstep-host-helper flash-dfu)';
     case 'rp2040-bootloader':
-      return 'flash_usb.py';
+      return 'rp2040_flash (lockstep-host-helper flash-rp2040)';
     case 'sdcard':
       return 'flash-sdcard.sh';
   }
@@ -71,7 +72,7 @@ export function flashExitWarning(input: {
     : input.code === null
       ? 'left no exit code'
       : `exited ${input.code}`;
-  // The first error line names the cause (dfu-util's, before flash_usb.py's help text).
+  // The first error line names the cause.
   const line = input.output.find((l) => /error|failed/i.test(l)) ?? input.output.at(-1);
   const said = line ? ` ("${line.trim()}")` : '';
   return (

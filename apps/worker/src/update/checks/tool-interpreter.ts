@@ -14,8 +14,8 @@ function installPyserial(python: string): string {
 }
 
 /**
- * Klipper's flash_usb.py and Katapult's flashtool.py run with the job's interpreter
- * (`paths.python`, klippy's virtualenv), and import pyserial there: on many hosts only the
+ * Katapult's flashtool.py runs with the job's interpreter
+ * * (`paths.python`, klippy's virtualenv), and imports pyserial there: on many hosts only the
  * virtualenv has it, not the system python3. Checked before anything is stopped.
  */
 export async function checkToolInterpreter(run: UpdateRun): Promise<void> {
@@ -29,7 +29,7 @@ export async function checkToolInterpreter(run: UpdateRun): Promise<void> {
   if (result.code === MISSING) {
     throw new UpdateFailure(
       'preflight',
-      `${run.job.paths.python} (paths.python) does not exist or is not executable: Klipper's and Katapult's flash tools run with it`,
+      `${run.job.paths.python} (paths.python) does not exist or is not executable: Katapult's flashtool.py runs with it`,
       {
         outcome: 'failed-preflight',
         hint: "give the job the interpreter klippy runs with (the klipper service's ExecStart, usually ~/klippy-env/bin/python), or recreate Klipper's virtualenv (KIAUH)",
@@ -38,7 +38,7 @@ export async function checkToolInterpreter(run: UpdateRun): Promise<void> {
   }
   throw new UpdateFailure(
     'preflight',
-    `${run.job.paths.python} (paths.python) cannot import pyserial, which Katapult's flashtool.py and flash_usb.py need`,
+    `${run.job.paths.python} (paths.python) cannot import pyserial, which Katapult's flashtool.py needs`,
     {
       outcome: 'failed-preflight',
       hint: `install it there: \`${installPyserial(run.job.paths.python)}\`, then run the update again`,

@@ -108,8 +108,12 @@ describe('flash: the fixed order, one journaled run at a time', () => {
     expect(commands[2]).toBe(
       `/home/pi/klippy-env/bin/python /home/pi/klipper/lib/katapult/flashtool.py -d /dev/serial/by-id/usb-katapult_stm32f446xx_3B0029001951303432323631-if00 -f ${firmware(fake, 'mcu')}/klipper.bin`,
     );
+    // The RP2040 was first asked into its boot ROM through the probe; from there the helper alone.
+    expect(commands[3]).toBe(
+      `python3 /home/pi/.lockstep/bin/lockstep_probe.pyz usb-bootloader --device /dev/serial/by-id/usb-Klipper_rp2040_E6625C05E7995B29-if00 --expect 2e8a:0003 --timeout 10 && sudo -n /usr/local/sbin/lockstep-host-helper flash-rp2040 ${V13.version} ${firmware(fake, 'probe').split('/').at(-1)}`,
+    );
     expect(commands[4]).toBe(
-      `cd /home/pi/klipper && make -C lib/rp2040_flash rp2040_flash >/dev/null && /home/pi/klippy-env/bin/python scripts/flash_usb.py -t rp2040 -d 2e8a:0003 ${firmware(fake, 'probe')}/klipper.uf2`,
+      `sudo -n /usr/local/sbin/lockstep-host-helper flash-rp2040 ${V13.version} ${firmware(fake, 'probe').split('/').at(-1)}`,
     );
   });
 });
@@ -287,11 +291,11 @@ describe('flash: I3, resuming after a crash', () => {
 });
 
 describe('flash: judged by the version read back, not by the exit code alone', () => {
-  /** dfu-util 0.9 after a good `:leave` flash: exit 74, and flash_usb.py then exits 255; the board reboots. */
+  /** dfu-util 0.9 after a good `:leave` flash: exit 74 (the helper's too); the board reboots. */
   const DFU_09: FlashScript = {
-    code: 255,
+    code: 74,
     output:
-      'Download done.\nFile downloaded successfully\nSubmitting leave request...\ndfu-util: Error during download get_status\n\nFailed to flash to /dev/serial/by-id/usb-Klipper_stm32f446xx_3B00-if00: Error running dfu-util\n',
+      'Download done.\nFile downloaded successfully\nSubmitting leave request...\ndfu-util: Error during download get_status\n',
     board: 'app',
     returnsAfterMs: 3000,
   };
@@ -319,7 +323,7 @@ describe('flash: judged by the version read back, not by the exit code alone', (
     ]);
     expect(fake.journal.current?.mcus.mcu).toMatchObject({ state: 'verified', attempts: 1 });
     expect(run.warnings).toEqual([
-      `[mcu] flash_usb.py exited 255 ("dfu-util: Error during download get_status"), but the board then reported ${V13.version}, the target: counted as flashed, judged by the version read back`,
+      `[mcu] dfu-util (lockstep-host-helper flash-dfu) exited 74 ("dfu-util: Error during download get_status"), but the board then reported ${V13.version}, the target: counted as flashed, judged by the version read back`,
     ]);
   });
 
@@ -365,7 +369,7 @@ describe('flash: judged by the version read back, not by the exit code alone', (
     expect(looks).toHaveLength(2);
   });
 
-  it('runs flash_usb.py and flashtool.py with the job’s interpreter (paths.python)', async () => {
+  it('runs flashtool.py with the job’s interpreter (paths.python), the probe with the system python3', async () => {
     const job = voronJob({ paths: { python: '/opt/klipper-env/bin/python3' } });
     const { fake, run } = await atFlash(job);
     scriptFlashes(fake, ['ok']);
@@ -376,7 +380,7 @@ describe('flash: judged by the version read back, not by the exit code alone', (
     expect(commands[1]).toMatch(
       /^\/opt\/klipper-env\/bin\/python3 \/home\/pi\/klipper\/lib\/katapult\/flashtool\.py -d /,
     );
-    expect(commands[2]).toMatch(/&& \/opt\/klipper-env\/bin\/python3 scripts\/flash_usb\.py -t rp2040 /);
+    expect(commands[2]).toMatch(/^python3 \/home\/pi\/\.lockstep\/bin\/lockstep_probe\.pyz usb-bootloader /);
     expect(commands[3]).toMatch(
       /^\/opt\/klipper-env\/bin\/python3 \/home\/pi\/klipper\/lib\/katapult\/flashtool\.py -i can0 /,
     );

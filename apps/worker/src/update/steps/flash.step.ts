@@ -171,6 +171,7 @@ async function flashBoard(
       klipperDir: run.host.git.dir,
       flashtool: run.host.shell.path(run.job.paths.flashtool),
       python: run.host.shell.path(run.job.paths.python),
+      probe: run.host.probe.path,
       artifactDir,
       artifact: { version, kconfigHash: mcu.kconfigHash },
       state,

@@ -1,5 +1,6 @@
 import type { PrinterUpdateJob } from '@lockstep/contracts';
 import { validJobInput } from '@lockstep/contracts/src/fixtures/printer-update-jobs';
+import { HOST_HELPER_PROTOCOL, type HostHelperStatus } from '@lockstep/mcu';
 import { UpdateService } from '../update.service';
 import { T0 } from '../testing/fake-clock';
 import type { FakeHost } from '../testing/fake-host';
@@ -71,7 +72,7 @@ describe('preflight: checks before anything changes', () => {
     expect(fake.calls.filter((c) => c.startsWith('shell.'))).toEqual([
       'shell.canBitrate can0',
       "shell.run /home/pi/klippy-env/bin/python -c 'import serial'",
-      'shell.run rp2040_flash prerequisites',
+      'shell.run lockstep-host-helper status',
       `shell.pathExists ${MAINBOARD}`,
       'shell.pathExists /dev/serial/by-id/usb-Klipper_rp2040_E6625C05E7995B29-if00',
       'shell.pathExists /tmp/klipper_host_mcu',
@@ -303,14 +304,15 @@ describe('preflight: I4, never interrupt a print', () => {
 
 describe("preflight: the flash tools' prerequisites, before anything is stopped", () => {
   const PY_CHECK = "shell.run /home/pi/klippy-env/bin/python -c 'import serial'";
-  const HELPER_CHECK = 'shell.run rp2040_flash prerequisites';
+  const HELPER_CHECK = 'shell.run lockstep-host-helper status';
+  const INSTALL = 'sudo sh deploy/host-helper/install.sh --user pi';
 
   it.each<[string, 'missing' | 'no-pyserial', Record<string, unknown>]>([
     [
       'an interpreter that does not exist',
       'missing',
       refusal(
-        "~/klippy-env/bin/python (paths.python) does not exist or is not executable: Klipper's and Katapult's flash tools run with it",
+        "~/klippy-env/bin/python (paths.python) does not exist or is not executable: Katapult's flashtool.py runs with it",
         {
           hint: "give the job the interpreter klippy runs with (the klipper service's ExecStart, usually ~/klippy-env/bin/python), or recreate Klipper's virtualenv (KIAUH)",
         },
@@ -320,7 +322,7 @@ describe("preflight: the flash tools' prerequisites, before anything is stopped"
       'an interpreter without pyserial',
       'no-pyserial',
       refusal(
-        "~/klippy-env/bin/python (paths.python) cannot import pyserial, which Katapult's flashtool.py and flash_usb.py need",
+        "~/klippy-env/bin/python (paths.python) cannot import pyserial, which Katapult's flashtool.py needs",
         {
           hint: 'install it there: `~/klippy-env/bin/pip install pyserial`, then run the update again',
           exitCode: 1,
@@ -347,39 +349,73 @@ describe("preflight: the flash tools' prerequisites, before anything is stopped"
     });
   });
 
-  it.each<[string, { pkgConfig: boolean; libusb: boolean }, string]>([
-    ['pkg-config', { pkgConfig: false, libusb: false }, 'pkg-config is not installed'],
-    [
-      'libusb-1.0',
-      { pkgConfig: true, libusb: false },
-      'pkg-config finds no libusb-1.0 (its development package is not installed)',
-    ],
-  ])(
-    'refuses an RP2040 in its boot ROM when the helper is not built and %s is missing',
-    async (_what, has, problem) => {
-      const { fake, run } = await atPreflight(
-        voronJob(),
-        (f) => (f.shell.rp2040Helper = { built: false, ...has }),
-      );
+  it.each<[string, 'not-installed' | 'not-granted', string]>([
+    ['not installed', 'not-installed', 'sudo: /usr/local/sbin/lockstep-host-helper: command not found'],
+    ['not granted by sudoers', 'not-granted', 'sudo: a password is required'],
+  ])('refuses a host whose helper is %s, before anything is stopped', async (_what, helper, said) => {
+    const { fake, run } = await atPreflight(voronJob(), (f) => (f.shell.helper = helper));
 
-      await expect(preflight(run)).rejects.toMatchObject(
-        refusal(
-          `[mcu probe] is flashed with Klipper's rp2040_flash helper, which is not built and cannot be: ${problem}`,
-          {
-            mcu: 'probe',
-            hint: 'install its build dependencies on the host (`sudo apt-get install pkg-config libusb-1.0-0-dev`), then run the update again',
-          },
-        ),
-      );
-      expect(fake.events).toEqual([]);
-    },
-  );
+    await expect(preflight(run)).rejects.toMatchObject(
+      refusal(
+        "Lockstep's host helper did not answer through sudo as pi (exit 1): it starts and stops Klipper and runs the flash tools that need root",
+        {
+          hint: `install it on the host from a Lockstep checkout: ${INSTALL}`,
+          exitCode: 1,
+          output: expect.arrayContaining([said]),
+        },
+      ),
+    );
+    expect(fake.events).toEqual([]);
+    expect(run.journal).toBeNull();
+  });
 
-  it.each([
-    ['the helper is built, whatever the build needs', { built: true, pkgConfig: false, libusb: false }],
-    ['it can be built', { built: false, pkgConfig: true, libusb: true }],
-  ])('passes the RP2040 when %s', async (_what, helper) => {
-    const { fake, run } = await atPreflight(voronJob(), (f) => (f.shell.rp2040Helper = helper));
+  it('names the Klipper checkout in the installer when it is not ~/klipper', async () => {
+    const { run } = await atPreflight(voronJob({ paths: { klipper: '/opt/klipper' } }), (f) => {
+      f.shell.helper = 'not-installed';
+    });
+
+    await expect(preflight(run)).rejects.toMatchObject({
+      details: { hint: `install it on the host from a Lockstep checkout: ${INSTALL} --klipper /opt/klipper` },
+    });
+  });
+
+  it('refuses an older helper, asking for the one of this release', async () => {
+    const { fake, run } = await atPreflight(voronJob(), (f) => {
+      f.shell.helper = { ...(f.shell.helper as HostHelperStatus), protocol: 1 };
+    });
+
+    await expect(preflight(run)).rejects.toMatchObject(
+      refusal(
+        `the host's lockstep-host-helper speaks protocol 1, this worker needs ${HOST_HELPER_PROTOCOL}`,
+        {
+          hint: `install the helper of this Lockstep release on the host: ${INSTALL}`,
+        },
+      ),
+    );
+    expect(fake.events).toEqual([]);
+  });
+
+  it('refuses an RP2040 to flash when the helper has no rp2040_flash, naming the board', async () => {
+    const { fake, run } = await atPreflight(voronJob(), (f) => {
+      f.shell.helper = { ...(f.shell.helper as HostHelperStatus), rp2040Flash: null };
+    });
+
+    await expect(preflight(run)).rejects.toMatchObject(
+      refusal(
+        '[mcu probe] an RP2040 board is flashed in its boot ROM, and the host helper has no rp2040_flash (install.sh could not build it)',
+        {
+          mcu: 'probe',
+          hint: `install its build dependencies (\`sudo apt-get install build-essential pkg-config libusb-1.0-0-dev\`), then run the installer again: ${INSTALL}`,
+        },
+      ),
+    );
+    expect(fake.events).toEqual([]);
+  });
+
+  it('does not ask for dfu-util when no board is flashed in DFU', async () => {
+    const { fake, run } = await atPreflight(voronJob(), (f) => {
+      f.shell.helper = { ...(f.shell.helper as HostHelperStatus), dfuUtil: null };
+    });
 
     await expect(preflight(run)).resolves.toBeUndefined();
     expect(fake.calls).toContain(HELPER_CHECK);
@@ -389,11 +425,12 @@ describe("preflight: the flash tools' prerequisites, before anything is stopped"
     const job = voronJob();
     const fake = healthyPrinter(job, V13);
     fake.shell.python = 'missing';
-    fake.shell.rp2040Helper = { built: false, pkgConfig: false, libusb: false };
+    fake.shell.helper = { ...(fake.shell.helper as HostHelperStatus), rp2040Flash: null };
     const { run } = await atPreflight(job, () => undefined, fake);
 
     await expect(preflight(run)).resolves.toMatchObject({ outcome: 'already-current' });
     expect(fake.calls).not.toContain(PY_CHECK);
-    expect(fake.calls).not.toContain(HELPER_CHECK);
+    // The helper itself is looked at: it is what starts and stops Klipper.
+    expect(fake.calls).toContain(HELPER_CHECK);
   });
 });

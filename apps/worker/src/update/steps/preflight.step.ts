@@ -2,7 +2,7 @@ import { openJournal, parseKlipperVersion, requiredCanBitrates, versionsMatch } 
 import { mcuLabel } from '@lockstep/mcu';
 import { checkKconfigsMatch } from '../checks/kconfig-match';
 import { checkMoonrakerAccess } from '../checks/moonraker-access';
-import { checkRp2040Helper } from '../checks/rp2040-helper';
+import { checkHostHelper } from '../checks/host-helper';
 import { checkToolInterpreter } from '../checks/tool-interpreter';
 import { UpdateFailure } from '../errors';
 import { pauseJobQueue, waitUntilIdle } from '../print-guard';
@@ -91,7 +91,7 @@ export async function preflight(run: UpdateRun): Promise<Finish | void> {
   await checkMoonrakerAccess(run);
   await checkCanInterfaces(run);
   await checkToolInterpreter(run);
-  await checkRp2040Helper(run);
+  await checkHostHelper(run);
   const klipperActive = await run.host.klipper.isActive();
   if (!run.stoppedKlipper) await checkDevicesPresent(run, klipperActive);
   await checkKconfigsMatch(run, klipperActive);

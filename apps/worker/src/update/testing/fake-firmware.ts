@@ -170,10 +170,10 @@ export class FakeRunner {
     if (script === undefined)
       throw new Error(`flash run ${id} of ${mcu}: the test scripted no more flashes of this board`);
     const outcome = typeof script === 'string' ? FLASH_SCRIPTS[script] : script;
-    // A stored build by its folder, or as the host helper's install-linux-mcu names it.
+    // A stored build by its folder, or as the host helper's subcommands name it.
     const version =
       (/\/\.lockstep\/firmware\/([^/\s']+)\//.exec(command) ??
-        / install-linux-mcu ([^\s']+) /.exec(command))?.[1] ?? '?';
+        / (?:install-linux-mcu|flash-dfu|flash-rp2040) ([^\s']+) /.exec(command))?.[1] ?? '?';
     this.started.push({ id, command, timeoutSeconds });
     const endsAt = this.host.clock.now() + (outcome.durationMs ?? 15_000);
     this.runs.set(id, { mcu, version, outcome, endsAt, applied: false, before: this.host.boards.now(mcu) });

@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { UpdateStep } from '@lockstep/contracts';
-import { BUILD_DICT_MARK, BUILD_SHA_MARK, firmwareArtifact, type ValidatedMcu } from '@lockstep/mcu';
+import {
+  BUILD_DICT_MARK,
+  BUILD_SHA_MARK,
+  firmwareArtifact,
+  HOST_HELPER_PROTOCOL,
+  helperStatusArgv,
+  type HostHelperStatus,
+  type ValidatedMcu,
+} from '@lockstep/mcu';
 import type { BoardProbe } from '../../host/board-probe';
 import type { DetachedRunner } from '../../host/detached-runner';
 import type { FirmwareStore } from '../../host/firmware-store';
@@ -12,6 +20,7 @@ import type { KlipperService } from '../../host/klipper-service';
 import type { MoonrakerClient } from '../../host/moonraker-client';
 import type { PrinterHost } from '../../host/printer-host';
 import { RemoteCommandError } from '../../host/remote-command-error';
+import { shellCommand } from '../../host/shell-quote';
 import type { RemoteResult } from '../../host/ssh-session';
 import { LeaseLostError } from '../../lease/printer-lease';
 import { FakeClock } from './fake-clock';
@@ -47,8 +56,13 @@ class FakeShell {
   readonly buildVersions = new Map<string, string>();
   /** The job's Python interpreter on the host (`paths.python`): fine, not there, or without pyserial. */
   python: 'ok' | 'missing' | 'no-pyserial' = 'ok';
-  /** What the host has of Klipper's rp2040_flash helper and of what its build needs. */
-  rp2040Helper = { built: true, pkgConfig: true, libusb: true };
+  /** What `lockstep-host-helper status` answers through sudo, or how sudo refuses to run it. */
+  helper: HostHelperStatus | 'not-installed' | 'not-granted' = {
+    protocol: HOST_HELPER_PROTOCOL,
+    commands: ['flash-dfu', 'flash-rp2040', 'install-linux-mcu', 'service', 'status'],
+    dfuUtil: '/usr/bin/dfu-util',
+    rp2040Flash: '/usr/local/libexec/lockstep/rp2040_flash',
+  };
 
   constructor(private readonly host: FakeHost) {}
 
@@ -90,7 +104,7 @@ class FakeShell {
     return { code: 0, stdout, stderr: '', durationMs: 0, timedOut: false };
   }
 
-  /** The preflight's read-only looks at the flash tools' interpreter and the RP2040 helper. */
+  /** The preflight's read-only looks at the flash tools' interpreter and the host helper. */
   private toolCheck(command: string): RemoteResult | null {
     const done = (code: number, stdout: string): RemoteResult => ({
       code,
@@ -110,20 +124,16 @@ class FakeShell {
         );
       return done(0, '');
     }
-    if (
-      command.includes('/lib/rp2040_flash/rp2040_flash') &&
-      command.includes('pkg-config --exists libusb-1.0')
-    ) {
-      this.host.call('shell.run rp2040_flash prerequisites');
-      const { built, pkgConfig, libusb } = this.rp2040Helper;
-      const lines = [built && 'built', pkgConfig && 'pkg-config', pkgConfig && libusb && 'libusb-1.0'];
-      return done(
-        0,
-        lines
-          .filter(Boolean)
-          .map((l) => `${l}\n`)
-          .join(''),
-      );
+    if (command === `${shellCommand(helperStatusArgv())} 2>&1`) {
+      this.host.call('shell.run lockstep-host-helper status');
+      if (this.helper === 'not-installed')
+        return done(1, 'sudo: /usr/local/sbin/lockstep-host-helper: command not found\n');
+      if (this.helper === 'not-granted')
+        return done(
+          1,
+          'sudo: a terminal is required to read the password; either use the -S option to read from standard input or configure an askpass helper\nsudo: a password is required\n',
+        );
+      return done(0, `${JSON.stringify(this.helper)}\n`);
     }
     return null;
   }

@@ -5,10 +5,14 @@ import { join } from 'node:path';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
+  firmwareBuildJobId,
   JOB_NAMES,
+  parseFirmwareBuildJob,
   parsePrinterUpdateJob,
   printerUpdateJobId,
   QUEUES,
+  type FirmwareBuildJobInput,
+  type FirmwareBuildResult,
   type McuSpec,
   type PrinterUpdateJobInput,
   type PrinterUpdateResult,
@@ -150,21 +154,36 @@ export class WorkerProcess {
   }
 }
 
-/** The queue side: enqueue printer-update jobs and wait for their results. */
-export class UpdateQueue {
+/** One BullMQ queue of the worker's, with its events, on its own Redis connections. */
+class TestQueue {
   readonly queue: Queue;
   readonly events: QueueEvents;
   readonly redis: Redis;
   private readonly eventsRedis: Redis;
 
+  constructor(name: string, prefix: string, redisUrl: string) {
+    this.redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    this.eventsRedis = this.redis.duplicate();
+    this.queue = new Queue(name, { connection: this.redis, prefix });
+    this.events = new QueueEvents(name, { connection: this.eventsRedis, prefix });
+  }
+
+  async close(): Promise<void> {
+    await this.queue.obliterate({ force: true }).catch(() => undefined);
+    await this.events.close();
+    await this.queue.close();
+    this.eventsRedis.disconnect();
+    this.redis.disconnect();
+  }
+}
+
+/** The queue side: enqueue printer-update jobs and wait for their results. */
+export class UpdateQueue extends TestQueue {
   constructor(
     readonly prefix: string,
     redisUrl = REDIS_URL,
   ) {
-    this.redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    this.eventsRedis = this.redis.duplicate();
-    this.queue = new Queue(QUEUES.printerUpdate, { connection: this.redis, prefix });
-    this.events = new QueueEvents(QUEUES.printerUpdate, { connection: this.eventsRedis, prefix });
+    super(QUEUES.printerUpdate, prefix, redisUrl);
   }
 
   /** Enqueues a job; the payload is checked against the shared schema first, as the API does. */
@@ -185,13 +204,22 @@ export class UpdateQueue {
     const timeoutMs = options.timeoutMs ?? 240_000;
     return (await job.waitUntilFinished(this.events, timeoutMs)) as PrinterUpdateResult;
   }
+}
 
-  async close(): Promise<void> {
-    await this.queue.obliterate({ force: true }).catch(() => undefined);
-    await this.events.close();
-    await this.queue.close();
-    this.eventsRedis.disconnect();
-    this.redis.disconnect();
+/** The queue side of firmware builds: enqueue a build job and wait for its result. */
+export class BuildQueue extends TestQueue {
+  constructor(prefix: string, redisUrl = REDIS_URL) {
+    super(QUEUES.firmwareBuild, prefix, redisUrl);
+  }
+
+  async run(data: FirmwareBuildJobInput, timeoutMs = 240_000): Promise<FirmwareBuildResult> {
+    parseFirmwareBuildJob(data);
+    await this.events.waitUntilReady();
+    const job = await this.queue.add(JOB_NAMES.firmwareBuild, data, {
+      jobId: firmwareBuildJobId(data.buildId),
+      attempts: 1,
+    });
+    return (await job.waitUntilFinished(this.events, timeoutMs)) as FirmwareBuildResult;
   }
 }
 

@@ -9,6 +9,8 @@ const schema = z.object({
   /** The SSH private key the worker logs in to printer hosts with (never in job data or logs). */
   LOCKSTEP_SSH_KEY_FILE: z.string().min(1),
   LOCKSTEP_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /** Firmware builds run at once by this worker (each holds a build host busy for minutes). */
+  LOCKSTEP_BUILD_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(1),
   LOCKSTEP_LEASE_TTL_MS: z.coerce.number().int().min(1000).default(30_000),
   LOCKSTEP_LEASE_WAIT_MS: z.coerce.number().int().min(0).default(120_000),
   /** BullMQ: how long a job's lock lasts without renewal, and how often stalled jobs are found. */
@@ -16,6 +18,19 @@ const schema = z.object({
   LOCKSTEP_STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
   /** Reconnections within one job after a dropped SSH connection. */
   LOCKSTEP_SSH_RECONNECTS: z.coerce.number().int().min(0).max(20).default(5),
+  /**
+   * Where firmware built once on a build host is kept: an absolute directory, or an http(s) base
+   * URL (GET/PUT <base>/<version>/<kconfigHash>/<file>). Jobs that name prebuilt firmware need it.
+   */
+  LOCKSTEP_ARTIFACT_STORE: z
+    .string()
+    .refine(
+      (v) => v.startsWith('/') || /^https?:\/\/[^\s]+$/.test(v),
+      'an absolute directory or an http(s) URL',
+    )
+    .optional(),
+  /** The HTTP store's bearer token (never in job data or logs). */
+  LOCKSTEP_ARTIFACT_TOKEN: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

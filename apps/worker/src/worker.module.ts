@@ -5,9 +5,11 @@ import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { QUEUES } from '@lockstep/contracts';
 import { PROBE_FILE_NAME, probeBundle } from '@lockstep/mcu/probe/bundle';
+import { openArtifactStore } from './artifacts/artifact-store';
 import { loadWorkerConfig, type WorkerConfig } from './config';
 import { anonymousRedisWarning, redisAcceptsAnonymous } from './redis-access';
 import { Clock } from './host/clock';
+import { FirmwareBuildProcessor } from './build/firmware-build.processor';
 import { PrinterUpdateProcessor, SHUTDOWN_REASON } from './update/printer-update.processor';
 import { UpdateService } from './update/update.service';
 
@@ -18,6 +20,7 @@ export const REDIS = Symbol('REDIS');
 @Injectable()
 export class PrinterUpdateWorker implements OnModuleInit, OnApplicationShutdown {
   private worker?: Worker;
+  private buildWorker?: Worker;
 
   constructor(
     @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
@@ -29,6 +32,10 @@ export class PrinterUpdateWorker implements OnModuleInit, OnApplicationShutdown 
     // The key is read once here and handed to the SSH client; it never enters job data or logs.
     const privateKey = readFileSync(this.config.LOCKSTEP_SSH_KEY_FILE, 'utf8');
     const probe = probeBundle();
+    const artifacts = openArtifactStore(
+      this.config.LOCKSTEP_ARTIFACT_STORE,
+      this.config.LOCKSTEP_ARTIFACT_TOKEN,
+    );
     const processor = new PrinterUpdateProcessor(
       this.config,
       this.redis,
@@ -37,6 +44,7 @@ export class PrinterUpdateWorker implements OnModuleInit, OnApplicationShutdown 
       new UpdateService(),
       new Clock(),
       this.log,
+      artifacts,
     );
     this.worker = new Worker(
       QUEUES.printerUpdate,
@@ -54,11 +62,25 @@ export class PrinterUpdateWorker implements OnModuleInit, OnApplicationShutdown 
       this.log.error({ jobId: job?.id, err: error.message }, 'printer-update job failed'),
     );
     this.worker.on('error', (error) => this.log.error({ err: error.message }, 'worker error'));
+    const builder = new FirmwareBuildProcessor(privateKey, artifacts, new Clock(), this.log);
+    this.buildWorker = new Worker(QUEUES.firmwareBuild, (job) => builder.process(job), {
+      connection: this.redis.duplicate(),
+      prefix: this.config.LOCKSTEP_QUEUE_PREFIX,
+      concurrency: this.config.LOCKSTEP_BUILD_CONCURRENCY,
+      // A build holds its job for minutes: renewed locks, and a stalled one is retried.
+      lockDuration: this.config.LOCKSTEP_LOCK_DURATION_MS,
+      stalledInterval: this.config.LOCKSTEP_STALLED_INTERVAL_MS,
+    });
+    this.buildWorker.on('failed', (job, error) =>
+      this.log.error({ jobId: job?.id, err: error.message }, 'firmware-build job failed'),
+    );
+    this.buildWorker.on('error', (error) => this.log.error({ err: error.message }, 'build worker error'));
     this.log.info(
       {
-        queue: QUEUES.printerUpdate,
+        queues: [QUEUES.printerUpdate, QUEUES.firmwareBuild],
         concurrency: this.config.LOCKSTEP_WORKER_CONCURRENCY,
         probe: probe.sha256,
+        artifactStore: this.config.LOCKSTEP_ARTIFACT_STORE?.replace(/\/\/[^/@]*@/, '//') ?? null,
       },
       'worker started',
     );
@@ -75,7 +97,7 @@ export class PrinterUpdateWorker implements OnModuleInit, OnApplicationShutdown 
   async onApplicationShutdown(signal?: string): Promise<void> {
     this.log.info({ signal }, 'shutting down: running jobs stop at the next board boundary');
     this.worker?.cancelAllJobs(SHUTDOWN_REASON);
-    await this.worker?.close();
+    await Promise.all([this.worker?.close(), this.buildWorker?.close()]);
     this.redis.disconnect();
     this.log.info('worker stopped');
   }

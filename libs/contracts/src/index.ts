@@ -1,2 +1,3 @@
 export * from './queues';
 export * from './printer-update';
+export * from './firmware-build';

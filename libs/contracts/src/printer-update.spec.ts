@@ -116,6 +116,68 @@ describe('printer-update job schema', () => {
   });
 });
 
+describe('firmware: built on the printer, or prebuilt on a build host', () => {
+  const HASH = 'ab'.repeat(32);
+  const SUM = 'cd'.repeat(32);
+  const prebuilt = (build: Record<string, unknown>, more: Record<string, unknown>[] = []) => ({
+    ...valid,
+    firmware: {
+      source: 'artifacts',
+      builds: [{ version: 'v0.13.0', kconfigHash: HASH, files: { 'klipper.bin': SUM }, ...build }, ...more],
+    },
+  });
+
+  it('builds on the printer by default', () => {
+    expect(parsePrinterUpdateJob(valid).firmware).toEqual({ source: 'build' });
+  });
+
+  it('takes prebuilt builds with their files by SHA-256, and a Linux build with its machine', () => {
+    const job = parsePrinterUpdateJob(
+      prebuilt({}, [
+        { version: 'v0.13.0', kconfigHash: SUM, files: { 'klipper.elf': HASH }, machine: 'armv7l' },
+      ]),
+    );
+    expect(job.firmware).toEqual({
+      source: 'artifacts',
+      builds: [
+        { version: 'v0.13.0', kconfigHash: HASH, files: { 'klipper.bin': SUM } },
+        { version: 'v0.13.0', kconfigHash: SUM, files: { 'klipper.elf': HASH }, machine: 'armv7l' },
+      ],
+    });
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ['a version that reaches a path', prebuilt({ version: '../v0.13.0' }), /^firmware\.builds\.0\.version: /],
+    [
+      'a Kconfig hash that is not one',
+      prebuilt({ kconfigHash: 'AB' }),
+      /^firmware\.builds\.0\.kconfigHash: a SHA-256/,
+    ],
+    [
+      'a file that is not a build artifact',
+      prebuilt({ files: { '../../.ssh/authorized_keys': SUM } }),
+      /^firmware\.builds\.0\.files/,
+    ],
+    [
+      'a sum that is not a SHA-256',
+      prebuilt({ files: { 'klipper.bin': 'x' } }),
+      /^firmware\.builds\.0\.files\.klipper\.bin: a SHA-256/,
+    ],
+    ['no files', prebuilt({ files: {} }), /^firmware\.builds\.0\.files: at least one file/],
+    ['a machine with a shell in it', prebuilt({ machine: 'x86_64;id' }), /^firmware\.builds\.0\.machine: /],
+    ['an unknown field', prebuilt({ url: 'http://x' }), /^firmware\.builds\.0: .*"url"/],
+    ['no builds', { ...valid, firmware: { source: 'artifacts', builds: [] } }, /^firmware\.builds: /],
+    ['an unknown source', { ...valid, firmware: { source: 'ftp' } }, /^firmware\.source: /],
+    [
+      'the same build twice',
+      prebuilt({}, [{ version: 'v0.13.0', kconfigHash: HASH, files: { 'klipper.bin': SUM } }]),
+      /^firmware\.builds\.1: a second build of v0\.13\.0 for Kconfig ab/,
+    ],
+  ])('refuses %s, naming the field', (_what, input, issue) => {
+    expect(jobIssues(input)).toEqual([expect.stringMatching(issue)]);
+  });
+});
+
 describe('hostile values', () => {
   it('covers every field a value reaches the host through', () => {
     const fields = new Set(

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { domainRule, hostPath, sha256Hex, slug, sshTargetSchema } from './fields';
 import {
   assertSafeVersion,
   BOOTLOADERS,
@@ -13,7 +14,6 @@ import {
   validateCanInterface,
   validateCommitId,
   validateGitRef,
-  validateHostPath,
   validateMcuInventory,
   type UpdateMode,
   type UpdateStep,
@@ -29,44 +29,6 @@ export {
   type UpdateOutcome,
   type UpdateStep,
 } from '@lockstep/mcu';
-
-/**
- * Runs one of the domain's validators as a zod check, so producer and worker share its rules and
- * its words; zod's path names the field.
- */
-const domainRule =
-  (validate: (value: string, field: string) => unknown) =>
-  (value: string, ctx: z.core.$RefinementCtx<string>): void => {
-    try {
-      validate(value, '');
-    } catch (error) {
-      if (!(error instanceof FieldError)) throw error;
-      ctx.addIssue({ code: 'custom', message: error.detail, input: value });
-    }
-  };
-
-/** Identifiers that end up in Redis keys, paths and logs. */
-const slug = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, "_", "-" and "." only');
-
-/** A host name or IP address; nothing a shell or ssh option parser would read differently. */
-const hostAddress = z
-  .string()
-  .min(1)
-  .max(253)
-  .regex(/^(?!-)[A-Za-z0-9.:-]+$/, 'a host name or IP address');
-
-/** An OpenSSH public key line: the printer host's key, pinned. */
-const hostKey = z
-  .string()
-  .regex(
-    /^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+=*( .*)?$/,
-    'an OpenSSH public key line ("ssh-ed25519 AAAA...")',
-  );
-
-const unixUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name');
-
-/** A path on the printer host: absolute or `~/`, plain characters, no `..`, no option-like component. */
-const hostPath = z.string().superRefine(domainRule(validateHostPath));
 
 /**
  * One MCU as producers send it: the shape only. Its rules (values, fields against each other,
@@ -167,20 +129,64 @@ function checkTargetForMode(
   }
 }
 
+/** One build made on a build host: Klipper's version it reports, its Kconfig hash, its files by SHA-256. */
+export const prebuiltFirmwareSchema = z
+  .object({
+    version: z.string().superRefine(domainRule(assertSafeVersion)),
+    kconfigHash: sha256Hex,
+    files: z
+      .record(
+        z.string().regex(/^klipper\.(bin|elf|uf2|dict)$/, 'klipper.bin, .elf, .uf2 or .dict'),
+        sha256Hex,
+      )
+      .refine((files) => Object.keys(files).length > 0, 'at least one file'),
+    /** A Linux MCU build: the machine its programs run on (`uname -m`; armv7l for a 32-bit userland). */
+    machine: z
+      .string()
+      .regex(/^[a-z0-9_]{1,16}$/, 'a machine name as uname -m prints it')
+      .optional(),
+  })
+  .strict();
+
+/**
+ * Where the printer's firmware comes from: built on the printer (the default), or built once on
+ * a build host and fetched by the worker from its artifact store (LOCKSTEP_ARTIFACT_STORE).
+ */
+const firmwareSourceSchema = z
+  .discriminatedUnion('source', [
+    z.object({ source: z.literal('build') }).strict(),
+    z
+      .object({
+        source: z.literal('artifacts'),
+        /** The target version's builds, and those of the version the printer runs now (kept for a rollback). */
+        builds: z.array(prebuiltFirmwareSchema).min(1).max(500),
+      })
+      .strict(),
+  ])
+  .superRefine((firmware, ctx) => {
+    if (firmware.source !== 'artifacts') return;
+    const seen = new Set<string>();
+    firmware.builds.forEach((build, index) => {
+      const key = `${build.version} ${build.kconfigHash}`;
+      if (seen.has(key)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['builds', index],
+          message: `a second build of ${build.version} for Kconfig ${build.kconfigHash}`,
+          input: build,
+        });
+      }
+      seen.add(key);
+    });
+  });
+
 export const printerUpdateJobSchema = z
   .object({
     printerId: slug,
     requestId: slug,
     mode: z.enum(UPDATE_MODES),
     target: targetSchema,
-    host: z
-      .object({
-        address: hostAddress,
-        port: z.number().int().min(1).max(65535).default(22),
-        user: unixUser,
-        hostKey,
-      })
-      .strict(),
+    host: sshTargetSchema,
     paths: z
       .object({
         klipper: hostPath.default('~/klipper'),
@@ -198,6 +204,7 @@ export const printerUpdateJobSchema = z
       }),
     can: canTransportsSchema.default({}),
     mcus: mcuInventorySchema,
+    firmware: firmwareSourceSchema.default({ source: 'build' }),
     policy: z
       .object({
         onFailure: z.enum(['hold', 'rollback']).default('hold'),

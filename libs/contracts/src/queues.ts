@@ -1,10 +1,12 @@
 /** Every queue and job name in one place; api and worker import these, never string literals. */
 export const QUEUES = {
   printerUpdate: 'printer-update',
+  firmwareBuild: 'firmware-build',
 } as const;
 
 export const JOB_NAMES = {
   printerUpdate: 'printer-update',
+  firmwareBuild: 'firmware-build',
 } as const;
 
 /**
@@ -13,6 +15,11 @@ export const JOB_NAMES = {
  */
 export function printerUpdateJobId(printerId: string, requestId: string): string {
   return `printer-update.${printerId}.${requestId}`;
+}
+
+/** One firmware-build job per build request. */
+export function firmwareBuildJobId(buildId: string): string {
+  return `firmware-build.${buildId}`;
 }
 
 export const REDIS_KEYS = {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { UpdateStep } from '@lockstep/contracts';
 import { assertSafeVersion, FieldError, isFullCommitId } from '@lockstep/mcu';
 import type { PrinterHost } from './printer-host';
@@ -114,6 +115,46 @@ export class FirmwareStore {
     const manifest = (await this.manifest(step, version)) ?? { version, commit, createdAt, builds: {} };
     Object.assign(manifest.builds, builds);
     await this.host.writeFile(step, `${this.dir(version)}/manifest.json`, JSON.stringify(manifest, null, 2));
+  }
+
+  /**
+   * Puts a build made elsewhere in the store: its files uploaded (SFTP) into a folder beside the
+   * build's, their SHA-256 checked on the host, then the folder moved into place and the build
+   * added to the version's manifest. A build that does not arrive intact is never used.
+   */
+  async install(
+    step: UpdateStep,
+    version: string,
+    commit: string,
+    kconfigHash: string,
+    files: ReadonlyMap<string, Buffer>,
+    createdAt: string,
+  ): Promise<void> {
+    const dir = this.dir(version, kconfigHash);
+    const incoming = `${this.dir(version)}/.incoming-${kconfigHash}`;
+    const sums: Record<string, string> = {};
+    for (const [file, data] of files) {
+      if (!ARTIFACT.test(file)) throw new FieldError('file', `not a firmware artifact: ${file}`);
+      sums[file] = createHash('sha256').update(data).digest('hex');
+    }
+    await this.host.check(
+      step,
+      'preparing the firmware upload',
+      `rm -rf ${shellQuote(incoming)} && mkdir -p ${shellQuote(incoming)}`,
+    );
+    for (const [file, data] of files) await this.host.uploadFile(step, `${incoming}/${file}`, data);
+    await this.host.check(
+      step,
+      `checking the uploaded firmware of ${version} on the host`,
+      `cd ${shellQuote(incoming)} && sha256sum --check --strict - && ` +
+        `rm -rf ${shellQuote(dir)} && mv ${shellQuote(incoming)} ${shellQuote(dir)}`,
+      {
+        stdin: Object.entries(sums)
+          .map(([file, sha]) => `${sha}  ${file}\n`)
+          .join(''),
+      },
+    );
+    await this.save(step, version, commit, { [kconfigHash]: { files: sums } }, createdAt);
   }
 
   /** Stored versions, newest first: folder names that are versions, with a manifest of that version. */

@@ -1,7 +1,7 @@
 import type { UpdateStep } from '@lockstep/contracts';
 import { RemoteCommandError } from './remote-command-error';
 import { shellCommand, shellQuote } from './shell-quote';
-import type { RemoteResult, SshSession } from './ssh-session';
+import { SftpError, type RemoteResult, type SshSession } from './ssh-session';
 
 export interface HostDeadlines {
   commandSeconds: number;
@@ -10,6 +10,22 @@ export interface HostDeadlines {
 }
 
 const HOME = /^\/[A-Za-z0-9._/-]+$/;
+
+/** An SFTP transfer whose failure reads like a failed command of the step (a lost connection stays what it is). */
+async function sftpStep<T>(step: UpdateStep, what: string, transfer: () => Promise<T>): Promise<T> {
+  try {
+    return await transfer();
+  } catch (error) {
+    if (!(error instanceof SftpError)) throw error;
+    throw new RemoteCommandError(step, what, {
+      code: 1,
+      stdout: '',
+      stderr: error.message,
+      durationMs: 0,
+      timedOut: false,
+    });
+  }
+}
 
 /**
  * A shell on the printer host over one SSH session: commands with deadlines, files, and the few
@@ -71,6 +87,20 @@ export class PrinterHost {
       `mkdir -p ${shellQuote(dir)} && t=$(mktemp ${shellQuote(`${path}.tmp.XXXXXX`)}) && ` +
         `{ cat > "$t" && sync "$t" && mv -f "$t" ${shellQuote(path)}; } || { rm -f "$t"; exit 1; }`,
       { stdin: content },
+    );
+  }
+
+  /** Writes bytes to an absolute path over SFTP; the directory must exist. */
+  uploadFile(step: UpdateStep, path: string, data: Buffer): Promise<void> {
+    return sftpStep(step, `uploading ${path}`, () =>
+      this.ssh.upload(path, data, { timeoutSeconds: this.deadlines.commandSeconds }),
+    );
+  }
+
+  /** Reads a file's bytes over SFTP (an absolute path, at most 64 MB). */
+  downloadFile(step: UpdateStep, path: string): Promise<Buffer> {
+    return sftpStep(step, `downloading ${path}`, () =>
+      this.ssh.download(path, { timeoutSeconds: this.deadlines.commandSeconds, maxBytes: 64 << 20 }),
     );
   }
 

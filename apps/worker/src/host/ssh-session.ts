@@ -1,4 +1,4 @@
-import type { ClientChannel, ServerHostKeyAlgorithm } from 'ssh2';
+import type { ClientChannel, ServerHostKeyAlgorithm, SFTPWrapper } from 'ssh2';
 import { NodeSSH } from 'node-ssh';
 import { shellQuote } from './shell-quote';
 
@@ -60,6 +60,14 @@ export interface SshSessionOptions {
  * on the host and under a local timer, so a hung tool is killed and reported (I5). The private
  * key is passed in and kept only inside the ssh client.
  */
+/** An SFTP transfer failed on a connection that is still up (disk full, a bad path). */
+export class SftpError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SftpError';
+  }
+}
+
 export class SshSession {
   private closed = false;
   /** Milliseconds spent waiting for commands on the host. */
@@ -155,6 +163,62 @@ export class SshSession {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * One SFTP transfer with a deadline: `transfer` gets the SFTP channel and calls back once. A
+   * connection lost meanwhile raises SshConnectionError, any other failure SftpError.
+   */
+  private async sftp<T>(
+    what: string,
+    timeoutSeconds: number,
+    transfer: (sftp: SFTPWrapper, done: (error: Error | null | undefined, value?: T) => void) => void,
+  ): Promise<T> {
+    this.guard();
+    if (!this.connected) throw new SshConnectionError(`connection to ${this.target.address} is closed`);
+    const started = Date.now();
+    let sftp: SFTPWrapper | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const open = (sftp = await this.ssh.requestSFTP());
+      return await new Promise<T>((resolve, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`took longer than ${timeoutSeconds} s`)),
+          timeoutSeconds * 1000,
+        );
+        transfer(open, (error, value) => (error ? reject(error) : resolve(value as T)));
+      });
+    } catch (error) {
+      if (!this.connected)
+        throw new SshConnectionError(`connection to ${this.target.address} dropped while ${what}`);
+      throw new SftpError(`${what}: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+      sftp?.end();
+      this.remoteMs += Date.now() - started;
+    }
+  }
+
+  /**
+   * Writes a file on the host over SFTP (created with `mode`, replaced if there). The path is
+   * absolute: SFTP does not expand `~`.
+   */
+  upload(path: string, data: Buffer, options: { timeoutSeconds: number; mode?: number }): Promise<void> {
+    return this.sftp<void>(`uploading ${path}`, options.timeoutSeconds, (sftp, done) =>
+      sftp.writeFile(path, data, { mode: options.mode ?? 0o644 }, (error) => done(error)),
+    );
+  }
+
+  /** Reads a file from the host over SFTP (an absolute path), at most `maxBytes`. */
+  download(path: string, options: { timeoutSeconds: number; maxBytes: number }): Promise<Buffer> {
+    return this.sftp<Buffer>(`downloading ${path}`, options.timeoutSeconds, (sftp, done) =>
+      sftp.stat(path, (statError, stats) => {
+        if (statError) return done(statError);
+        if (stats.size > options.maxBytes)
+          return done(new Error(`${stats.size} bytes, more than ${options.maxBytes}`));
+        sftp.readFile(path, (error, data) => done(error, data));
+      }),
+    );
   }
 
   dispose(): void {

@@ -10,6 +10,7 @@ import {
   type PrinterUpdateProgress,
   type PrinterUpdateResult,
 } from '@lockstep/contracts';
+import type { ArtifactStore } from '../artifacts/artifact-store';
 import type { WorkerConfig } from '../config';
 import type { Clock } from '../host/clock';
 import type { ProbeFile } from '../host/host-probe';
@@ -41,6 +42,7 @@ export class PrinterUpdateProcessor {
     private readonly service: UpdateService,
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly artifacts: ArtifactStore | null = null,
   ) {}
 
   async process(job: Job, token: string | undefined, signal?: AbortSignal): Promise<PrinterUpdateResult> {
@@ -120,6 +122,7 @@ export class PrinterUpdateProcessor {
           clock: this.clock,
           hooks,
           log,
+          artifacts: this.artifacts,
         });
         const result = parsePrinterUpdateResult(await this.service.run(run));
         log.info({ outcome: result.outcome, totalMs: result.timings.totalMs }, 'printer update finished');

@@ -10,6 +10,7 @@ import {
   type ValidatedMcu,
 } from '@lockstep/mcu';
 import type { Logger } from 'pino';
+import type { ArtifactStore } from '../artifacts/artifact-store';
 import type { HostServices } from '../host/host-services';
 import type { Clock } from '../host/clock';
 import { ProgressTracker } from './progress';
@@ -26,6 +27,12 @@ export interface Target {
   ref: string;
   commit: string;
   version: string;
+}
+
+/** One prebuilt build as fetched from the artifact store: its files, checked against the job's sums. */
+export interface PrebuiltFiles {
+  commit: string;
+  files: Map<string, Buffer>;
 }
 
 export interface McuRecord {
@@ -72,6 +79,11 @@ export class UpdateRun {
   stoppedKlipper = false;
   /** start: every MCU matched and Klipper is ready; nothing after this undoes the update. */
   startedVerified = false;
+  /**
+   * preflight (or build): the prebuilt firmware a job with `firmware.source: artifacts` flashes,
+   * fetched from the artifact store and checked, by version, then Kconfig hash.
+   */
+  prebuilt: Map<string, Map<string, PrebuiltFiles>> | null = null;
 
   readonly job: PrinterUpdateJob;
   readonly jobId: string;
@@ -83,6 +95,8 @@ export class UpdateRun {
   readonly clock: Clock;
   readonly hooks: RunHooks;
   readonly log: Logger;
+  /** The worker's artifact store (LOCKSTEP_ARTIFACT_STORE), if it has one. */
+  readonly artifacts: ArtifactStore | null;
 
   constructor(init: {
     job: PrinterUpdateJob;
@@ -93,6 +107,7 @@ export class UpdateRun {
     clock: Clock;
     hooks: RunHooks;
     log: Logger;
+    artifacts?: ArtifactStore | null;
   }) {
     this.job = init.job;
     this.jobId = init.jobId;
@@ -102,6 +117,7 @@ export class UpdateRun {
     this.clock = init.clock;
     this.hooks = init.hooks;
     this.log = init.log;
+    this.artifacts = init.artifacts ?? null;
     for (const mcu of this.job.mcus)
       this.records.set(mcu.name, { versionBefore: null, versionAfter: null, flashAttempts: 0 });
     this.progress = new ProgressTracker(this.clock, (p) => this.hooks.progress(p));

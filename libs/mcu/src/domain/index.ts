@@ -5,6 +5,7 @@ export * from './klipper-version';
 export * from './git-ref';
 export * from './flash-method';
 export * from './mcu-inventory';
+export * from './prebuilt';
 export * from './update-plan';
 export * from './board-state';
 export * from './next-flash-action';

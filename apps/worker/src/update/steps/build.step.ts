@@ -1,55 +1,26 @@
-import {
-  BUILD_DICT_MARK,
-  BUILD_SHA_MARK,
-  mcuLabel,
-  parseBuildOutput,
-  parseKlipperVersion,
-  versionsMatch,
-  type ValidatedMcu,
-} from '@lockstep/mcu';
+import { mcuLabel, parseKlipperVersion, versionsMatch, type ValidatedMcu } from '@lockstep/mcu';
 import type { StoredBuild } from '../../host/firmware-store';
 import { RemoteCommandError } from '../../host/remote-command-error';
-import { shellCommand, shellQuote } from '../../host/shell-quote';
+import { makeFirmware } from '../../host/firmware-builder';
 import { forbidsHostAccess, UpdateFailure } from '../errors';
+import { installPrebuilt } from '../prebuilt';
 import type { Target, UpdateRun } from '../update-run';
 import type { Step } from './step';
 
-/**
- * One build in one command: the Kconfig (from stdin), olddefconfig, make, only the artifacts
- * kept, then the data dictionary and SHA-256 sums printed after marker lines.
- */
+/** One build of `mcu`'s Kconfig at `target`, into the host's firmware store. */
 async function buildOne(
   run: UpdateRun,
   worktree: string,
   target: Target,
   mcu: ValidatedMcu,
 ): Promise<StoredBuild> {
-  const out = run.host.store.dir(target.version, mcu.kconfigHash);
-  const config = `${out}.config`;
-  const make = (goal: string[]): string =>
-    shellCommand(['make', `KCONFIG_CONFIG=${config}`, `OUT=${out}/`, ...goal]);
-  const script = [
-    'set -e',
-    `mkdir -p ${shellQuote(run.host.store.dir(target.version))}`,
-    `cat > ${shellQuote(config)}`,
-    `cd ${shellQuote(worktree)}`,
-    `rm -rf ${shellQuote(out)}`,
-    `${make(['olddefconfig'])} >/dev/null`,
-    make([]),
-    `cd ${shellQuote(out)}`,
-    `find . -mindepth 1 -maxdepth 1 ! -name 'klipper.*' -exec rm -rf {} +`,
-    `echo ${BUILD_DICT_MARK}`,
-    'cat klipper.dict',
-    'echo',
-    `echo ${BUILD_SHA_MARK}`,
-    'sha256sum klipper.*',
-  ].join('\n');
-  const result = await run.host.shell.run(script, {
+  const { result, built } = await makeFirmware(run.host.shell, {
+    worktree,
+    out: run.host.store.dir(target.version, mcu.kconfigHash),
+    kconfig: mcu.kconfig,
     timeoutSeconds: run.job.deadlines.buildSeconds,
-    stdin: mcu.kconfig,
   });
   if (result.code !== 0) throw new RemoteCommandError('build', 'make', result, mcu.name);
-  const built = parseBuildOutput(result.stdout);
   if (built.version === null || !versionsMatch(built.version, target.version)) {
     throw new UpdateFailure(
       'build',
@@ -101,9 +72,11 @@ export async function buildVersion(run: UpdateRun, target: Target, note = ''): P
 /**
  * Builds the target's firmware, and for an update also the firmware the printer runs now (if
  * Lockstep never built it), so a rollback, by policy or later by request, flashes stored binaries.
+ * A job with prebuilt firmware (`firmware.source: artifacts`) installs it instead: no build on the printer.
  */
 export async function build(run: UpdateRun): Promise<void> {
   await run.enter('build', 'building firmware');
+  if (run.job.firmware.source === 'artifacts') return installPrebuilt(run);
   const target = run.requireTarget();
   await buildVersion(run, target);
   const from = run.from;

@@ -4,6 +4,7 @@ import { checkKconfigsMatch } from '../checks/kconfig-match';
 import { checkMoonrakerAccess } from '../checks/moonraker-access';
 import { checkHostHelper } from '../checks/host-helper';
 import { checkToolInterpreter } from '../checks/tool-interpreter';
+import { fetchPrebuilt } from '../prebuilt';
 import { UpdateFailure } from '../errors';
 import { pauseJobQueue, waitUntilIdle } from '../print-guard';
 import type { Finish, UpdateRun } from '../update-run';
@@ -95,6 +96,7 @@ export async function preflight(run: UpdateRun): Promise<Finish | void> {
   const klipperActive = await run.host.klipper.isActive();
   if (!run.stoppedKlipper) await checkDevicesPresent(run, klipperActive);
   await checkKconfigsMatch(run, klipperActive);
+  await fetchPrebuilt(run, 'preflight');
   run.journal = openJournal({
     owner: { jobId: run.jobId, leaseToken: run.leaseToken, printerId: run.job.printerId, mode: run.job.mode },
     previous: run.start.kind === 'needs-attention' ? null : run.start.previous,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { UpdateStep } from '@lockstep/contracts';
 import {
   assertSafeVersion,
@@ -115,6 +116,24 @@ export class FakeStore {
     );
     const manifest = this.manifests.get(version) ?? { version, commit, createdAt, builds: {} };
     Object.assign(manifest.builds, structuredClone(builds));
+    this.manifests.set(version, manifest);
+  }
+
+  /** A prebuilt build put in the store: stored with the sums of the bytes that arrived. */
+  async install(
+    _step: UpdateStep,
+    version: string,
+    commit: string,
+    kconfigHash: string,
+    files: ReadonlyMap<string, Buffer>,
+    createdAt: string,
+  ): Promise<void> {
+    this.host.effect(`store.install ${version} ${this.host.namesOf(kconfigHash)}`);
+    const sums = Object.fromEntries(
+      [...files].map(([file, data]) => [file, createHash('sha256').update(data).digest('hex')]),
+    );
+    const manifest = this.manifests.get(version) ?? { version, commit, createdAt, builds: {} };
+    manifest.builds[kconfigHash] = { files: sums };
     this.manifests.set(version, manifest);
   }
 

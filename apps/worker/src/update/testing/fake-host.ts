@@ -56,6 +56,8 @@ class FakeShell {
   readonly buildVersions = new Map<string, string>();
   /** The job's Python interpreter on the host (`paths.python`): fine, not there, or without pyserial. */
   python: 'ok' | 'missing' | 'no-pyserial' = 'ok';
+  /** `uname -m` and `getconf LONG_BIT` on the host. */
+  machine = 'aarch64\n64\n';
   /** What `lockstep-host-helper status` answers through sudo, or how sudo refuses to run it. */
   helper: HostHelperStatus | 'not-installed' | 'not-granted' = {
     protocol: HOST_HELPER_PROTOCOL,
@@ -139,6 +141,10 @@ class FakeShell {
   }
 
   async check(step: UpdateStep, what: string, command: string): Promise<string> {
+    if (what === 'reading the host machine' && command === 'uname -m; getconf LONG_BIT') {
+      this.host.call('shell.check uname -m');
+      return this.machine;
+    }
     const job = /\/backups\/([^/ ]+)\/config\.tar\.gz /.exec(command)?.[1];
     if (what !== 'backing up the printer configuration' || job === undefined) {
       this.host.call(`shell.check ${what}`);

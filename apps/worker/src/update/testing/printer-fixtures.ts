@@ -14,6 +14,7 @@ import {
   VORON_TOOLHEAD_CFG,
 } from '@lockstep/mcu/src/domain/fixtures/printer-cfg';
 import { pino } from 'pino';
+import type { ArtifactStore } from '../../artifacts/artifact-store';
 import { SEQUENCES, UpdateService } from '../update.service';
 import { UpdateRun } from '../update-run';
 import { FakeHost, type FlashScript, type PrintState } from './fake-host';
@@ -82,6 +83,7 @@ export interface RunOptions {
   leaseToken?: string;
   checkpoint?: () => Promise<void>;
   progress?: (progress: PrinterUpdateProgress) => Promise<void>;
+  artifacts?: ArtifactStore;
 }
 
 /** A run of `job` on the fake printer, as the processor builds it. */
@@ -98,6 +100,7 @@ export function newRun(fake: FakeHost, job: PrinterUpdateJob, options: RunOption
       checkpoint: options.checkpoint ?? (async () => undefined),
     },
     log: pino({ level: 'silent' }),
+    artifacts: options.artifacts ?? null,
   });
 }
 

@@ -1,0 +1,184 @@
+import { createHash } from 'node:crypto';
+import {
+  matchPrebuilt,
+  mcuLabel,
+  parseKlipperVersion,
+  userlandMachine,
+  versionsMatch,
+  type PlanStep,
+  type PrebuiltFirmware,
+  type PrebuiltNeed,
+  type PrebuiltProblem,
+} from '@lockstep/mcu';
+import type { ArtifactStore } from '../artifacts/artifact-store';
+import { ArtifactStoreError } from '../artifacts/artifact-store';
+import { UpdateFailure } from './errors';
+import type { PrebuiltFiles, UpdateRun } from './update-run';
+
+type PrebuiltStep = 'preflight' | 'build';
+
+/** One need per distinct Kconfig among the plan's steps, with the MCUs built from it. */
+function needsOf(steps: readonly PlanStep[]): PrebuiltNeed[] {
+  const needs = new Map<string, PrebuiltNeed & { mcus: string[] }>();
+  for (const step of steps) {
+    const need = needs.get(step.kconfigHash);
+    if (need) need.mcus.push(step.mcu);
+    else
+      needs.set(step.kconfigHash, {
+        kconfigHash: step.kconfigHash,
+        mcus: [step.mcu],
+        artifact: step.artifact,
+        linux: step.kind === 'linux',
+      });
+  }
+  return [...needs.values()];
+}
+
+function refusal(step: PrebuiltStep, problems: readonly PrebuiltProblem[], prefix = ''): UpdateFailure {
+  return new UpdateFailure(step, prefix + problems.map((p) => p.problem).join('; '), {
+    mcu: problems[0]!.mcu,
+    hint: problems[0]!.hint,
+    ...(step === 'preflight' ? { outcome: 'failed-preflight' as const } : {}),
+  });
+}
+
+/** The machine this host's programs are built for: what a Linux MCU build must match. */
+async function hostMachine(run: UpdateRun, step: PrebuiltStep): Promise<string> {
+  const out = await run.host.shell.check(step, 'reading the host machine', 'uname -m; getconf LONG_BIT');
+  const [machine = '', longBit = ''] = out.split('\n');
+  return userlandMachine(machine, longBit);
+}
+
+/** Every file of the builds, read from the store and checked against the job's SHA-256 sums. */
+async function fetchBuilds(
+  step: PrebuiltStep,
+  store: ArtifactStore,
+  builds: ReadonlyMap<string, PrebuiltFirmware>,
+  needs: readonly PrebuiltNeed[],
+  commit: string,
+): Promise<{ fetched: Map<string, PrebuiltFiles>; problems: PrebuiltProblem[] }> {
+  const fetched = new Map<string, PrebuiltFiles>();
+  const problems: PrebuiltProblem[] = [];
+  for (const [hash, build] of builds) {
+    const need = needs.find((n) => n.kconfigHash === hash)!;
+    const label = need.mcus.map(mcuLabel).join(', ');
+    const files = new Map<string, Buffer>();
+    for (const [file, sha] of Object.entries(build.files)) {
+      let data: Buffer | null;
+      try {
+        data = await store.read(build.version, hash, file);
+      } catch (error) {
+        if (!(error instanceof ArtifactStoreError)) throw error;
+        throw new UpdateFailure(step, `${label} the artifact store could not be read: ${error.message}`, {
+          mcu: need.mcus[0],
+          hint: 'check LOCKSTEP_ARTIFACT_STORE (and its token) and that the store answers, then run the update again',
+          ...(step === 'preflight' ? { outcome: 'failed-preflight' as const } : {}),
+        });
+      }
+      if (data === null) {
+        problems.push({
+          mcu: need.mcus[0]!,
+          problem: `${label} the artifact store (${store.location}) has no ${build.version}/${hash}/${file}`,
+          hint: 'build it again on the build host so the store has it, then run the update again',
+        });
+        break;
+      }
+      const actual = createHash('sha256').update(data).digest('hex');
+      if (actual !== sha) {
+        problems.push({
+          mcu: need.mcus[0]!,
+          problem: `${label} ${build.version}/${hash}/${file} in the artifact store has SHA-256 ${actual}, the job names ${sha}`,
+          hint: 'the store holds another build than the one the job was planned with: build it again on the build host and plan the job from that build',
+        });
+        break;
+      }
+      files.set(file, data);
+    }
+    if (files.size === Object.keys(build.files).length) fetched.set(hash, { commit, files });
+  }
+  return { fetched, problems };
+}
+
+/**
+ * For a job with `firmware.source: artifacts`: the prebuilt firmware of the target for every
+ * board to flash, and of the version the printer runs now (kept for a rollback) when the job
+ * has it, fetched from the worker's artifact store and checked against the job's SHA-256 sums.
+ * Builds the host already stores intact are not fetched. Anything missing, different or built
+ * for another machine stops the job here, before anything on the printer changes.
+ */
+export async function fetchPrebuilt(run: UpdateRun, step: PrebuiltStep): Promise<void> {
+  const firmware = run.job.firmware;
+  if (firmware.source !== 'artifacts' || run.prebuilt !== null) return;
+  const store = run.artifacts;
+  if (store === null) {
+    throw new UpdateFailure(step, 'the job names prebuilt firmware, and this worker has no artifact store', {
+      hint: "set LOCKSTEP_ARTIFACT_STORE in the worker's environment (a directory or an http(s) URL), or let the printer build its firmware",
+      ...(step === 'preflight' ? { outcome: 'failed-preflight' as const } : {}),
+    });
+  }
+  const plan = run.requirePlan();
+  const target = run.requireTarget();
+  const machine = plan.steps.some((s) => s.kind === 'linux') ? await hostMachine(run, step) : '';
+  const prebuilt = new Map<string, Map<string, PrebuiltFiles>>();
+
+  const take = async (version: string, commit: string, needs: PrebuiltNeed[]): Promise<PrebuiltProblem[]> => {
+    const stored = await run.host.store.verified(
+      step,
+      version,
+      needs.map((n) => n.kconfigHash),
+    );
+    const missing = needs.filter((n) => !stored.has(n.kconfigHash));
+    if (missing.length === 0) return [];
+    const matched = matchPrebuilt({ builds: firmware.builds, version, needs: missing, hostMachine: machine });
+    if (matched.problems.length > 0) return matched.problems;
+    const { fetched, problems } = await fetchBuilds(step, store, matched.found, missing, commit);
+    if (problems.length === 0) prebuilt.set(version, fetched);
+    return problems;
+  };
+
+  const problems = await take(target.version, target.commit, needsOf(plan.steps.filter((s) => !s.upToDate)));
+  if (problems.length > 0) throw refusal(step, problems);
+
+  const from = run.from;
+  const keep =
+    run.job.mode === 'update' &&
+    from.version !== '' &&
+    !versionsMatch(from.version, target.version) &&
+    !parseKlipperVersion(from.version).dirty;
+  if (keep) {
+    const kept = await take(from.version, from.commit, needsOf(plan.steps));
+    if (kept.length > 0 && run.job.policy.onFailure === 'rollback') {
+      throw refusal(step, kept, `a rollback needs the firmware the printer runs now (${from.version}): `);
+    }
+    if (kept.length > 0) {
+      run.warnings.push(
+        `no firmware of ${from.version} is kept on the printer for a rollback: ${kept[0]!.problem}`,
+      );
+    }
+  }
+  run.prebuilt = prebuilt;
+}
+
+/** The build step of such a job: the fetched builds put in the host's firmware store; no make. */
+export async function installPrebuilt(run: UpdateRun): Promise<void> {
+  await fetchPrebuilt(run, 'build');
+  for (const [version, builds] of run.prebuilt!) {
+    let index = 0;
+    for (const [hash, build] of builds) {
+      const names = run.mcus.filter((m) => m.kconfigHash === hash).map((m) => mcuLabel(m.name));
+      await run.enter('build', `installing the prebuilt ${version} for ${names.join(', ')}`, {
+        mcu: run.mcus.find((m) => m.kconfigHash === hash)?.name,
+        fraction: index++ / builds.size,
+      });
+      await run.host.store.install(
+        'build',
+        version,
+        build.commit,
+        hash,
+        build.files,
+        run.clock.date().toISOString(),
+      );
+      await run.hooks.checkpoint();
+    }
+  }
+}

@@ -1,0 +1,193 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { prebuiltFromBuildResult, type FirmwareBuildResult } from '@lockstep/contracts';
+import { Farm, type FarmHost } from '@lockstep/farm';
+import {
+  BuildQueue,
+  inventory,
+  klipperOnlyStartedMatching,
+  printerJob,
+  UpdateQueue,
+  WorkerProcess,
+} from './harness';
+
+jest.setTimeout(600_000);
+
+/** What the build host's checkout and the printers' name a tag: the farm's upstream is theirs. */
+function commitOf(farm: Farm, tag: string): string {
+  // The upstream belongs to the hosts' user, not to root.
+  return execFileSync(
+    'git',
+    ['-c', 'safe.directory=*', '-C', farm.record.upstream, 'rev-parse', `${tag}^{commit}`],
+    {
+      encoding: 'utf8',
+    },
+  ).trim();
+}
+
+/** The builds the host ran once it was up (the simulator builds each board's first firmware while it sets up). */
+function builds(host: FarmHost) {
+  const audit = host.audit();
+  const ready = audit.findIndex((e) => e.event === 'host-ready');
+  if (ready < 0) throw new Error(`${host.name} never became ready`);
+  return audit.slice(ready + 1).filter((e) => e.event === 'build' || e.event === 'build-start');
+}
+
+describe('firmware built once on a build host, flashed on three printers', () => {
+  let farm: Farm;
+  let store: string;
+  let updates: UpdateQueue;
+  let buildQueue: BuildQueue;
+  let worker: WorkerProcess;
+  let built: FirmwareBuildResult;
+
+  beforeAll(async () => {
+    farm = await Farm.up({ printers: 4, profile: 'mixed' });
+    store = mkdtempSync(join(tmpdir(), 'lockstep-artifacts-'));
+    const prefix = `lockstep-e2e-prebuilt-${process.pid}`;
+    updates = new UpdateQueue(prefix);
+    buildQueue = new BuildQueue(prefix);
+    worker = WorkerProcess.start({
+      prefix,
+      keyFile: farm.hosts[0]!.privateKeyPath,
+      env: { LOCKSTEP_ARTIFACT_STORE: store, LOCKSTEP_WORKER_CONCURRENCY: '3' },
+    });
+    await worker.waitForLog(/worker started/);
+  });
+
+  afterAll(async () => {
+    await worker?.kill();
+    await updates?.close();
+    await buildQueue?.close();
+    await farm?.down();
+    if (store) rmSync(store, { recursive: true, force: true });
+  });
+
+  it('builds each distinct (commit, Kconfig) once on the build host and keeps it in the store', async () => {
+    const [buildHost, printer] = farm.hosts as [FarmHost, FarmHost];
+    const profiles = [...new Map(inventory(printer).map((m) => [m.kconfig, m])).values()];
+    const commits = [commitOf(farm, 'v0.12.0'), commitOf(farm, 'v0.13.0')];
+    built = await buildQueue.run({
+      buildId: `b${Date.now()}`,
+      host: printerJob(buildHost).host,
+      builds: commits.flatMap((commit) =>
+        profiles.map((m) => ({ commit, kconfig: m.kconfig, name: m.name })),
+      ),
+      deadlines: { commandSeconds: 30, buildSeconds: 120 },
+    });
+    if (built.builds.some((b) => b.outcome !== 'built'))
+      console.log(JSON.stringify(built, null, 2), worker.output());
+
+    // Four profiles (the two CAN toolboards share one) at two commits.
+    expect(built.builds).toHaveLength(8);
+    expect(built.builds.every((b) => b.outcome === 'built')).toBe(true);
+    expect(built.builds.map((b) => b.version)).toEqual([
+      ...Array(4).fill(expect.stringMatching(/^v0\.12\.0-0-g/)),
+      ...Array(4).fill(expect.stringMatching(/^v0\.13\.0-0-g/)),
+    ]);
+    const linux = built.builds.filter((b) => b.machine !== undefined);
+    expect(linux.map((b) => [b.name, b.machine])).toEqual([
+      ['rpi', execFileSync('uname', ['-m'], { encoding: 'utf8' }).trim()],
+      ['rpi', execFileSync('uname', ['-m'], { encoding: 'utf8' }).trim()],
+    ]);
+    for (const build of built.builds) {
+      for (const [file, { sha256, size }] of Object.entries(build.files)) {
+        const data = readFileSync(join(store, build.version!, build.kconfigHash, file));
+        expect(data.length).toBe(size);
+        expect(execFileSync('sha256sum', { input: data, encoding: 'utf8' }).slice(0, 64)).toBe(sha256);
+      }
+      const record = JSON.parse(
+        readFileSync(join(store, build.version!, build.kconfigHash, 'build.json'), 'utf8'),
+      );
+      expect(record).toEqual(build);
+    }
+    // The build host ran make once per build; no printer did.
+    expect(builds(buildHost).filter((e) => e.event === 'build')).toHaveLength(8);
+    for (const host of farm.hosts.slice(1)) expect(builds(host)).toEqual([]);
+  });
+
+  it('updates three printers from those builds, and none of them runs make', async () => {
+    const printers = farm.hosts.slice(1);
+    const firmware = { source: 'artifacts' as const, builds: prebuiltFromBuildResult(built) };
+    const target = { ref: 'v0.13.0', commit: commitOf(farm, 'v0.13.0') };
+    const results = await Promise.all(
+      printers.map((host) => updates.run(printerJob(host, { target, firmware }))),
+    );
+    for (const [index, result] of results.entries()) {
+      if (result.outcome !== 'updated') console.log(JSON.stringify(result, null, 2), worker.output());
+      expect(result.outcome).toBe('updated');
+      const host = printers[index]!;
+      const snapshot = await host.snapshot();
+      expect(snapshot.klippy.state).toBe('ready');
+      expect(snapshot.mcus.map((m) => [m.name, m.version])).toEqual(
+        ['rpi', 'mcu', 'probe', 'ebb36', 'sb2209'].map((name) => [name, result.targetVersion]),
+      );
+      expect(klipperOnlyStartedMatching(host)).toBe(true);
+      // What the hardware saw: every board flashed once, and no build on this host.
+      expect(
+        host
+          .audit()
+          .filter((e) => e.event === 'flash')
+          .map((e) => e.mcu),
+      ).toEqual(['rpi', 'mcu', 'probe', 'ebb36', 'sb2209']);
+      expect(builds(host)).toEqual([]);
+      // The firmware the printer ran before is kept on it for a rollback, also without make.
+      expect(readdirSync(host.path('/home/pi/.lockstep/firmware')).sort()).toEqual(
+        [built.builds[0]!.version, result.targetVersion].sort(),
+      );
+    }
+  });
+
+  it('refuses, before anything stops, a build the store no longer holds as the job names it', async () => {
+    const host = farm.hosts[0]!;
+    const record = built.builds.find((b) => b.version!.startsWith('v0.13.0') && b.name === 'mcu')!;
+    writeFileSync(join(store, record.version!, record.kconfigHash, 'klipper.bin'), 'not the build');
+    const flashesBefore = host.audit().filter((e) => e.event === 'flash').length;
+
+    const result = await updates.run(
+      printerJob(host, {
+        target: { ref: 'v0.13.0', commit: commitOf(farm, 'v0.13.0') },
+        firmware: { source: 'artifacts', builds: prebuiltFromBuildResult(built) },
+      }),
+    );
+
+    expect(result.outcome).toBe('failed-preflight');
+    expect(result.klipperRunning).toBe(true);
+    expect(result.needsAttention).toMatchObject({
+      step: 'preflight',
+      mcu: 'mcu',
+      reason: expect.stringMatching(
+        new RegExp(
+          `\\[mcu\\] ${record.version}/${record.kconfigHash}/klipper\\.bin in the artifact store has SHA-256 [0-9a-f]{64}, the job names ${record.files['klipper.bin']!.sha256}$`,
+        ),
+      ),
+    });
+    expect(host.audit().filter((e) => e.event === 'flash')).toHaveLength(flashesBefore);
+  });
+
+  it("reports a build that fails with make's last lines, and keeps the others", async () => {
+    const buildHost = farm.hosts[0]!;
+    const profiles = [...new Map(inventory(buildHost).map((m) => [m.kconfig, m])).values()];
+    await buildHost.setFault({ kind: 'build-failure', mcu: 'mcu' });
+    const commit = commitOf(farm, 'v0.13.0');
+    const result = await buildQueue.run({
+      buildId: `b${Date.now()}-fails`,
+      host: printerJob(buildHost).host,
+      builds: profiles.map((m) => ({ commit, kconfig: m.kconfig, name: m.name })),
+      deadlines: { commandSeconds: 30, buildSeconds: 120 },
+    });
+    await buildHost.clearFaults();
+
+    const failed = result.builds.filter((b) => b.outcome === 'failed');
+    expect(failed.map((b) => b.name)).toEqual(['mcu']);
+    expect(failed[0]).toMatchObject({
+      version: null,
+      files: {},
+      error: expect.stringMatching(/^make exited with \d+$/),
+    });
+    expect(failed[0]!.logTail.join('\n')).toMatch(/error/i);
+    expect(result.builds.filter((b) => b.outcome === 'built')).toHaveLength(profiles.length - 1);
+  });
+});

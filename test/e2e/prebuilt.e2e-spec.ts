@@ -44,7 +44,8 @@ describe('firmware built once on a build host, flashed on three printers', () =>
   let built: FirmwareBuildResult;
 
   beforeAll(async () => {
-    farm = await Farm.up({ printers: 4, profile: 'mixed' });
+    // The fifth host is a Raspberry Pi on 64-bit Raspberry Pi OS: `uname -m` says aarch64.
+    farm = await Farm.up({ printers: 5, profile: 'mixed', hostTraits: { 5: { machine: 'aarch64' } } });
     store = mkdtempSync(join(tmpdir(), 'lockstep-artifacts-'));
     const prefix = `lockstep-e2e-prebuilt-${process.pid}`;
     updates = new UpdateQueue(prefix);
@@ -109,7 +110,7 @@ describe('firmware built once on a build host, flashed on three printers', () =>
   });
 
   it('updates three printers from those builds, and none of them runs make', async () => {
-    const printers = farm.hosts.slice(1);
+    const printers = farm.hosts.slice(1, 4);
     const firmware = { source: 'artifacts' as const, builds: prebuiltFromBuildResult(built) };
     const target = { ref: 'v0.13.0', commit: commitOf(farm, 'v0.13.0') };
     const results = await Promise.all(
@@ -189,5 +190,34 @@ describe('firmware built once on a build host, flashed on three printers', () =>
     });
     expect(failed[0]!.logTail.join('\n')).toMatch(/error/i);
     expect(result.builds.filter((b) => b.outcome === 'built')).toHaveLength(profiles.length - 1);
+  });
+
+  it('refuses, before anything stops, a Linux MCU built for another machine than the printer runs', async () => {
+    const pi = farm.hosts[4]!;
+    expect((await pi.snapshot()).klippy.state).toBe('ready');
+    const linux = built.builds.find((b) => b.version!.startsWith('v0.13.0') && b.machine !== undefined)!;
+
+    const result = await updates.run(
+      printerJob(pi, {
+        target: { ref: 'v0.13.0', commit: commitOf(farm, 'v0.13.0') },
+        firmware: { source: 'artifacts', builds: prebuiltFromBuildResult(built) },
+      }),
+    );
+
+    expect(result.outcome).toBe('failed-preflight');
+    expect(result.needsAttention).toMatchObject({
+      step: 'preflight',
+      mcu: 'rpi',
+      reason: expect.stringContaining(
+        `[mcu rpi] the prebuilt Linux MCU of ${linux.version} was built for ${linux.machine}, and this host runs aarch64 programs`,
+      ),
+      hint: expect.stringContaining('build the Linux MCU on a build host that runs aarch64'),
+    });
+    expect(result.klipperRunning).toBe(true);
+    const audit = pi.audit();
+    expect(
+      audit.filter((e) => e.event === 'flash' || (e.event === 'service' && e.action === 'stop')),
+    ).toEqual([]);
+    expect(builds(pi)).toEqual([]);
   });
 });

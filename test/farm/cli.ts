@@ -63,6 +63,7 @@ const TRAIT_VALUES = {
   pyserial: ['system-and-klippy-env', 'klippy-env-only'],
   moonrakerAuthorization: ['trusted', 'api-key'],
   libusbDev: ['installed', 'missing'],
+  machine: ['native', 'aarch64', 'armv7l'],
 } satisfies { [K in keyof HostTraits]?: ReadonlyArray<HostTraits[K]> };
 
 function traitsFlag(flags: Parsed['flags']): Partial<HostTraits> {

@@ -46,6 +46,8 @@ export interface FarmOptions {
   initialRef?: string;
   /** How these hosts differ from the defaults (DEFAULT_HOST_TRAITS). */
   traits?: Partial<HostTraits>;
+  /** How single hosts differ further, by their number in the farm (1 for the first). */
+  hostTraits?: Record<number, Partial<HostTraits>>;
 }
 
 export interface FarmHostRecord {
@@ -512,7 +514,7 @@ async function startHost(
     startKlipper: !options.klipperStopped,
     // Real Klipper's history and its checkout (plus a build worktree) take about 800 MB.
     homeSizeMb: options.homeSizeMb ?? (profile.realKlipper ? 1536 : 256),
-    traits: { ...DEFAULT_HOST_TRAITS, ...options.traits },
+    traits: { ...DEFAULT_HOST_TRAITS, ...options.traits, ...options.hostTraits?.[index] },
     ...(profile.realKlipper ? { realKlipper: true } : {}),
   };
   writeFileSync(join(hostDir, 'host.json'), JSON.stringify(spec, null, 2));
@@ -533,7 +535,7 @@ async function startHost(
   // Inside the host the project is bound at <hostDir>/repo (host-init.sh), wherever it lives outside.
   const tools = join(hostDir, 'repo', relative(REPO_ROOT, HOST_TOOLS));
   symlinkSync(tools, join(hostDir, 'run', 'tools'));
-  for (const tool of ['service', 'ip', 'lsusb', 'dfu-util']) {
+  for (const tool of ['service', 'ip', 'lsusb', 'dfu-util', 'uname']) {
     symlinkSync(join(tools, 'bin', tool), join(hostDir, 'usr-local-bin', tool));
   }
   writeSystemFiles(hostDir);

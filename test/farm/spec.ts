@@ -54,6 +54,8 @@ export interface HostTraits {
    * never built the helper.
    */
   libusbDev: 'installed' | 'missing';
+  /** What `uname -m` reports: this machine's own, or a Raspberry Pi's (64-bit or 32-bit Raspberry Pi OS). */
+  machine: 'native' | 'aarch64' | 'armv7l';
 }
 
 export const DEFAULT_HOST_TRAITS: HostTraits = {
@@ -62,6 +64,7 @@ export const DEFAULT_HOST_TRAITS: HostTraits = {
   pyserial: 'system-and-klippy-env',
   moonrakerAuthorization: 'trusted',
   libusbDev: 'installed',
+  machine: 'native',
 };
 
 export interface SimHostSpec {

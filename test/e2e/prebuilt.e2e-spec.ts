@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -219,5 +221,93 @@ describe('firmware built once on a build host, flashed on three printers', () =>
       audit.filter((e) => e.event === 'flash' || (e.event === 'service' && e.action === 'stop')),
     ).toEqual([]);
     expect(builds(pi)).toEqual([]);
+  });
+});
+
+describe('an HTTP artifact store with a token', () => {
+  const TOKEN = 'artifact-token-5f1c9e';
+  let farm: Farm;
+  let server: Server;
+  let updates: UpdateQueue;
+  let buildQueue: BuildQueue;
+  let worker: WorkerProcess;
+  const files = new Map<string, Buffer>();
+  const requests: { method: string; url: string; authorized: boolean }[] = [];
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const authorized = req.headers.authorization === `Bearer ${TOKEN}`;
+      requests.push({ method: req.method!, url: req.url!, authorized });
+      if (!authorized) return void res.writeHead(401).end();
+      if (req.method === 'PUT') {
+        const chunks: Buffer[] = [];
+        req.on('data', (chunk: Buffer) => chunks.push(chunk));
+        req.on('end', () => {
+          files.set(req.url!, Buffer.concat(chunks));
+          res.writeHead(201).end();
+        });
+        return;
+      }
+      const data = files.get(req.url!);
+      if (data) res.writeHead(200).end(data);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const store = `http://127.0.0.1:${(server.address() as AddressInfo).port}/artifacts`;
+    farm = await Farm.up({ printers: 2, profile: 'mixed' });
+    const prefix = `lockstep-e2e-prebuilt-http-${process.pid}`;
+    updates = new UpdateQueue(prefix);
+    buildQueue = new BuildQueue(prefix);
+    worker = WorkerProcess.start({
+      prefix,
+      keyFile: farm.hosts[0]!.privateKeyPath,
+      env: { LOCKSTEP_ARTIFACT_STORE: store, LOCKSTEP_ARTIFACT_TOKEN: TOKEN },
+    });
+    await worker.waitForLog(/worker started/);
+  });
+
+  afterAll(async () => {
+    await worker?.kill();
+    await updates?.close();
+    await buildQueue?.close();
+    await farm?.down();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  });
+
+  it('keeps builds there and updates a printer from them, and the token appears nowhere but in its requests', async () => {
+    const [buildHost, printer] = farm.hosts as [FarmHost, FarmHost];
+    const commit = commitOf(farm, 'v0.13.0');
+    const profiles = [...new Map(inventory(printer).map((m) => [m.kconfig, m])).values()];
+    const built = await buildQueue.run({
+      buildId: `b${Date.now()}-http`,
+      host: printerJob(buildHost).host,
+      builds: profiles.map((m) => ({ commit, kconfig: m.kconfig, name: m.name })),
+      deadlines: { commandSeconds: 30, buildSeconds: 120 },
+    });
+    expect(built.builds.map((b) => b.outcome)).toEqual(profiles.map(() => 'built'));
+
+    const result = await updates.run(
+      printerJob(printer, {
+        target: { ref: 'v0.13.0', commit },
+        firmware: { source: 'artifacts', builds: prebuiltFromBuildResult(built) },
+      }),
+    );
+    if (result.outcome !== 'updated') console.log(JSON.stringify(result, null, 2), worker.output());
+    expect(result.outcome).toBe('updated');
+    expect((await printer.snapshot()).mcus.every((m) => m.version === result.targetVersion)).toBe(true);
+    expect(builds(printer)).toEqual([]);
+    // Only the target was built: the printer keeps no firmware of v0.12.0 for a rollback, and says so.
+    expect(result.warnings).toEqual([
+      expect.stringMatching(/^no firmware of v0\.12\.0-\S+ is kept on the printer for a rollback: /),
+    ]);
+
+    const puts = requests.filter((r) => r.method === 'PUT');
+    const gets = requests.filter((r) => r.method === 'GET');
+    // Each build's files and its build.json went up; the printer's files came down.
+    expect(puts.length).toBe(built.builds.reduce((n, b) => n + Object.keys(b.files).length + 1, 0));
+    expect(gets.length).toBeGreaterThan(0);
+    expect(requests.every((r) => r.authorized)).toBe(true);
+    expect(worker.output()).not.toContain(TOKEN);
+    expect(JSON.stringify(result)).not.toContain(TOKEN);
   });
 });

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prebuiltFromBuildResult, type FirmwareBuildResult } from '@lockstep/contracts';
@@ -106,6 +106,9 @@ describe('firmware built once on a build host, flashed on three printers', () =>
       );
       expect(record).toEqual(build);
     }
+    // Its builds left nothing behind on the build host, whose own firmware store stays as it was.
+    expect(readdirSync(buildHost.path('/home/pi/.lockstep/builds'))).toEqual([]);
+    expect(existsSync(buildHost.path('/home/pi/.lockstep/firmware'))).toBe(false);
     // The build host ran make once per build; no printer did.
     expect(builds(buildHost).filter((e) => e.event === 'build')).toHaveLength(8);
     for (const host of farm.hosts.slice(1)) expect(builds(host)).toEqual([]);

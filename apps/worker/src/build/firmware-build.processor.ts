@@ -7,11 +7,11 @@ import {
   type FirmwareBuildJob,
   type FirmwareBuildResult,
 } from '@lockstep/contracts';
-import { BUILD_DICT_MARK, userlandMachine } from '@lockstep/mcu';
+import { assertSafeVersion, BUILD_DICT_MARK, userlandMachine } from '@lockstep/mcu';
 import type { ArtifactStore } from '../artifacts/artifact-store';
 import type { Clock } from '../host/clock';
 import { makeFirmware } from '../host/firmware-builder';
-import { FirmwareStore } from '../host/firmware-store';
+import { shellCommand } from '../host/shell-quote';
 import { GitRepository } from '../host/git-repository';
 import { PrinterHost } from '../host/printer-host';
 import { lastLines, RemoteCommandError } from '../host/remote-command-error';
@@ -86,7 +86,12 @@ export class FirmwareBuildProcessor {
             );
           continue;
         }
+        // What git printed names a folder: it must look like a version.
+        assertSafeVersion(version, 'git describe');
         const worktree = `${host.lockstepDir}/worktrees/${commit}`;
+        // The build host's own ~/.lockstep/firmware (it may be a printer too) stays untouched:
+        // builds go to a folder of their own, removed once the store has them.
+        const outDir = `${host.lockstepDir}/builds/${version}`;
         await git.addWorktree('build', worktree, commit);
         try {
           for (const build of builds) {
@@ -100,6 +105,7 @@ export class FirmwareBuildProcessor {
             records.push(
               await this.buildOne(host, store, {
                 worktree,
+                out: `${outDir}/${build.kconfigHash}`,
                 version,
                 build,
                 machine,
@@ -113,6 +119,7 @@ export class FirmwareBuildProcessor {
           }
         } finally {
           await git.removeWorktree(worktree);
+          await host.run(shellCommand(['rm', '-rf', '--', outDir]));
         }
       }
       return { buildId: data.buildId, builds: records, timings: { totalMs: this.clock.now() - started } };
@@ -126,6 +133,7 @@ export class FirmwareBuildProcessor {
     store: ArtifactStore,
     input: {
       worktree: string;
+      out: string;
       version: string;
       build: BuildRequest;
       machine: string | undefined;
@@ -133,7 +141,7 @@ export class FirmwareBuildProcessor {
     },
   ): Promise<BuildRecord> {
     const { build, version } = input;
-    const out = new FirmwareStore(host).dir(version, build.kconfigHash);
+    const { out } = input;
     const { result, built } = await makeFirmware(host, {
       worktree: input.worktree,
       out,

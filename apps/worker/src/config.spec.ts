@@ -28,6 +28,10 @@ describe('loadWorkerConfig', () => {
     [{ LOCKSTEP_SSH_KEY_FILE: '/k', LOCKSTEP_QUEUE_PREFIX: 'a b' }, /LOCKSTEP_QUEUE_PREFIX/],
     [{ LOCKSTEP_SSH_KEY_FILE: '/k', LOCKSTEP_ARTIFACT_STORE: 'artifacts' }, /LOCKSTEP_ARTIFACT_STORE/],
     [{ LOCKSTEP_SSH_KEY_FILE: '/k', LOCKSTEP_ARTIFACT_STORE: 'ftp://x/a' }, /LOCKSTEP_ARTIFACT_STORE/],
+    [
+      { LOCKSTEP_SSH_KEY_FILE: '/k', LOCKSTEP_ARTIFACT_STORE: 'https://ci:s3cret@store.farm/a' },
+      /LOCKSTEP_ARTIFACT_STORE: no user or password in the URL/,
+    ],
   ])('names the bad variable in %j', (env, message) => {
     expect(() => loadWorkerConfig(env)).toThrow(message);
   });

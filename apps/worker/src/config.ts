@@ -28,6 +28,11 @@ const schema = z.object({
       (v) => v.startsWith('/') || /^https?:\/\/[^\s]+$/.test(v),
       'an absolute directory or an http(s) URL',
     )
+    // Credentials in the URL would end up in messages and logs: the token has its own variable.
+    .refine(
+      (v) => !/^https?:\/\/[^/]*@/.test(v),
+      'no user or password in the URL: put the token in LOCKSTEP_ARTIFACT_TOKEN',
+    )
     .optional(),
   /** The HTTP store's bearer token (never in job data or logs). */
   LOCKSTEP_ARTIFACT_TOKEN: z.string().min(1).optional(),

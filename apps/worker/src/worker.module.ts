@@ -80,7 +80,7 @@ export class PrinterUpdateWorker implements OnModuleInit, OnApplicationShutdown 
         queues: [QUEUES.printerUpdate, QUEUES.firmwareBuild],
         concurrency: this.config.LOCKSTEP_WORKER_CONCURRENCY,
         probe: probe.sha256,
-        artifactStore: this.config.LOCKSTEP_ARTIFACT_STORE?.replace(/\/\/[^/@]*@/, '//') ?? null,
+        artifactStore: this.config.LOCKSTEP_ARTIFACT_STORE ?? null,
       },
       'worker started',
     );

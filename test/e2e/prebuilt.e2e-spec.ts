@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prebuiltFromBuildResult, type FirmwareBuildResult } from '@lockstep/contracts';
-import { Farm, type FarmHost } from '@lockstep/farm';
+import { Farm, type FarmHost, type FarmOptions } from '@lockstep/farm';
 import {
   BuildQueue,
   inventory,
@@ -37,6 +37,40 @@ function builds(host: FarmHost) {
   return audit.slice(ready + 1).filter((e) => e.event === 'build' || e.event === 'build-start');
 }
 
+/** A farm, its update and build queues, and one worker whose artifact store is `store`. */
+interface BuildFarm {
+  farm: Farm;
+  updates: UpdateQueue;
+  buildQueue: BuildQueue;
+  worker: WorkerProcess;
+}
+
+async function startBuildFarm(
+  name: string,
+  options: FarmOptions,
+  env: Record<string, string>,
+): Promise<BuildFarm> {
+  const farm = await Farm.up(options);
+  const prefix = `lockstep-e2e-${name}-${process.pid}`;
+  const worker = WorkerProcess.start({ prefix, keyFile: farm.hosts[0]!.privateKeyPath, env });
+  const context = { farm, updates: new UpdateQueue(prefix), buildQueue: new BuildQueue(prefix), worker };
+  await worker.waitForLog(/worker started/);
+  return context;
+}
+
+async function stopBuildFarm(context: Partial<BuildFarm>): Promise<void> {
+  await context.worker?.kill();
+  await context.updates?.close();
+  await context.buildQueue?.close();
+  await context.farm?.down();
+}
+
+/** Every distinct Kconfig of the host's boards at each commit, as a build job's list. */
+function profileBuilds(host: FarmHost, commits: string[]) {
+  const profiles = [...new Map(inventory(host).map((m) => [m.kconfig, m])).values()];
+  return commits.flatMap((commit) => profiles.map((m) => ({ commit, kconfig: m.kconfig, name: m.name })));
+}
+
 describe('firmware built once on a build host, flashed on three printers', () => {
   let farm: Farm;
   let store: string;
@@ -44,40 +78,34 @@ describe('firmware built once on a build host, flashed on three printers', () =>
   let buildQueue: BuildQueue;
   let worker: WorkerProcess;
   let built: FirmwareBuildResult;
+  const context: Partial<BuildFarm> = {};
 
   beforeAll(async () => {
-    // The fifth host is a Raspberry Pi on 64-bit Raspberry Pi OS: `uname -m` says aarch64.
-    farm = await Farm.up({ printers: 5, profile: 'mixed', hostTraits: { 5: { machine: 'aarch64' } } });
     store = mkdtempSync(join(tmpdir(), 'lockstep-artifacts-'));
-    const prefix = `lockstep-e2e-prebuilt-${process.pid}`;
-    updates = new UpdateQueue(prefix);
-    buildQueue = new BuildQueue(prefix);
-    worker = WorkerProcess.start({
-      prefix,
-      keyFile: farm.hosts[0]!.privateKeyPath,
-      env: { LOCKSTEP_ARTIFACT_STORE: store, LOCKSTEP_WORKER_CONCURRENCY: '3' },
-    });
-    await worker.waitForLog(/worker started/);
+    // The fifth host is a Raspberry Pi on 64-bit Raspberry Pi OS: `uname -m` says aarch64.
+    Object.assign(
+      context,
+      await startBuildFarm(
+        'prebuilt',
+        { printers: 5, profile: 'mixed', hostTraits: { 5: { machine: 'aarch64' } } },
+        { LOCKSTEP_ARTIFACT_STORE: store, LOCKSTEP_WORKER_CONCURRENCY: '3' },
+      ),
+    );
+    ({ farm, updates, buildQueue, worker } = context as BuildFarm);
   });
 
   afterAll(async () => {
-    await worker?.kill();
-    await updates?.close();
-    await buildQueue?.close();
-    await farm?.down();
+    await stopBuildFarm(context);
     if (store) rmSync(store, { recursive: true, force: true });
   });
 
   it('builds each distinct (commit, Kconfig) once on the build host and keeps it in the store', async () => {
     const [buildHost, printer] = farm.hosts as [FarmHost, FarmHost];
-    const profiles = [...new Map(inventory(printer).map((m) => [m.kconfig, m])).values()];
     const commits = [commitOf(farm, 'v0.12.0'), commitOf(farm, 'v0.13.0')];
     built = await buildQueue.run({
       buildId: `b${Date.now()}`,
       host: printerJob(buildHost).host,
-      builds: commits.flatMap((commit) =>
-        profiles.map((m) => ({ commit, kconfig: m.kconfig, name: m.name })),
-      ),
+      builds: profileBuilds(printer, commits),
       deadlines: { commandSeconds: 30, buildSeconds: 120 },
     });
     if (built.builds.some((b) => b.outcome !== 'built'))
@@ -175,13 +203,12 @@ describe('firmware built once on a build host, flashed on three printers', () =>
 
   it("reports a build that fails with make's last lines, and keeps the others", async () => {
     const buildHost = farm.hosts[0]!;
-    const profiles = [...new Map(inventory(buildHost).map((m) => [m.kconfig, m])).values()];
+    const profiles = profileBuilds(buildHost, [commitOf(farm, 'v0.13.0')]);
     await buildHost.setFault({ kind: 'build-failure', mcu: 'mcu' });
-    const commit = commitOf(farm, 'v0.13.0');
     const result = await buildQueue.run({
       buildId: `b${Date.now()}-fails`,
       host: printerJob(buildHost).host,
-      builds: profiles.map((m) => ({ commit, kconfig: m.kconfig, name: m.name })),
+      builds: profiles,
       deadlines: { commandSeconds: 30, buildSeconds: 120 },
     });
     await buildHost.clearFaults();
@@ -236,6 +263,7 @@ describe('an HTTP artifact store with a token', () => {
   let worker: WorkerProcess;
   const files = new Map<string, Buffer>();
   const requests: { method: string; url: string; authorized: boolean }[] = [];
+  const context: Partial<BuildFarm> = {};
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -257,34 +285,30 @@ describe('an HTTP artifact store with a token', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const store = `http://127.0.0.1:${(server.address() as AddressInfo).port}/artifacts`;
-    farm = await Farm.up({ printers: 2, profile: 'mixed' });
-    const prefix = `lockstep-e2e-prebuilt-http-${process.pid}`;
-    updates = new UpdateQueue(prefix);
-    buildQueue = new BuildQueue(prefix);
-    worker = WorkerProcess.start({
-      prefix,
-      keyFile: farm.hosts[0]!.privateKeyPath,
-      env: { LOCKSTEP_ARTIFACT_STORE: store, LOCKSTEP_ARTIFACT_TOKEN: TOKEN },
-    });
-    await worker.waitForLog(/worker started/);
+    Object.assign(
+      context,
+      await startBuildFarm(
+        'prebuilt-http',
+        { printers: 2, profile: 'mixed' },
+        { LOCKSTEP_ARTIFACT_STORE: store, LOCKSTEP_ARTIFACT_TOKEN: TOKEN },
+      ),
+    );
+    ({ farm, updates, buildQueue, worker } = context as BuildFarm);
   });
 
   afterAll(async () => {
-    await worker?.kill();
-    await updates?.close();
-    await buildQueue?.close();
-    await farm?.down();
+    await stopBuildFarm(context);
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   });
 
   it('keeps builds there and updates a printer from them, and the token appears nowhere but in its requests', async () => {
     const [buildHost, printer] = farm.hosts as [FarmHost, FarmHost];
     const commit = commitOf(farm, 'v0.13.0');
-    const profiles = [...new Map(inventory(printer).map((m) => [m.kconfig, m])).values()];
+    const profiles = profileBuilds(printer, [commit]);
     const built = await buildQueue.run({
       buildId: `b${Date.now()}-http`,
       host: printerJob(buildHost).host,
-      builds: profiles.map((m) => ({ commit, kconfig: m.kconfig, name: m.name })),
+      builds: profiles,
       deadlines: { commandSeconds: 30, buildSeconds: 120 },
     });
     expect(built.builds.map((b) => b.outcome)).toEqual(profiles.map(() => 'built'));

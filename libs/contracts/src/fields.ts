@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FieldError, validateHostPath } from '@lockstep/mcu';
+import { FieldError, fieldName, validateHostPath } from '@lockstep/mcu';
 
 /**
  * Runs one of the domain's validators as a zod check, so producer and worker share its rules and
@@ -52,3 +52,25 @@ export const sshTargetSchema = z
   .strict();
 
 export const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in lowercase hex');
+
+/** Each issue as `field: message`, the field in the dotted style (`mcus.2.canbusUuid`). */
+export const describeIssues = (error: z.ZodError): string[] =>
+  error.issues.map((i) => `${fieldName(i.path) || '(root)'}: ${i.message}`);
+
+/**
+ * A list check: an item whose `key` an earlier item has already is an issue at its index, with
+ * `message` saying what it repeats.
+ */
+export function noRepeats<T>(
+  key: (item: T) => string,
+  message: (item: T) => string,
+): (items: T[], ctx: z.core.$RefinementCtx<T[]>) => void {
+  return (items, ctx) => {
+    const seen = new Set<string>();
+    items.forEach((item, index) => {
+      const k = key(item);
+      if (seen.has(k)) ctx.addIssue({ code: 'custom', path: [index], message: message(item), input: item });
+      seen.add(k);
+    });
+  };
+}

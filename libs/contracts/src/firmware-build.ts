@@ -6,7 +6,7 @@ import {
   validateCommitId,
   type PrebuiltFirmware,
 } from '@lockstep/mcu';
-import { domainRule, hostPath, sha256Hex, slug, sshTargetSchema } from './fields';
+import { describeIssues, domainRule, hostPath, noRepeats, sha256Hex, slug, sshTargetSchema } from './fields';
 
 /** A Kconfig as big as a full .config gets (a few KB); anything far larger is not one. */
 const MAX_KCONFIG = 64 * 1024;
@@ -48,20 +48,12 @@ export const firmwareBuildJobSchema = z
       .array(buildRequestSchema)
       .min(1)
       .max(100)
-      .superRefine((builds, ctx) => {
-        const seen = new Set<string>();
-        builds.forEach((build, index) => {
-          const key = `${build.commit} ${build.kconfigHash}`;
-          if (seen.has(key))
-            ctx.addIssue({
-              code: 'custom',
-              path: [index],
-              message: `the same Kconfig at ${build.commit} again`,
-              input: build,
-            });
-          seen.add(key);
-        });
-      }),
+      .superRefine(
+        noRepeats(
+          (build) => `${build.commit} ${build.kconfigHash}`,
+          (build) => `the same Kconfig at ${build.commit} again`,
+        ),
+      ),
     deadlines: z
       .object({
         commandSeconds: z.number().int().min(5).max(3600).default(60),
@@ -112,11 +104,7 @@ export class InvalidBuildJobError extends Error {
 
 export function parseFirmwareBuildJob(input: unknown): FirmwareBuildJob {
   const result = firmwareBuildJobSchema.safeParse(input);
-  if (!result.success) {
-    throw new InvalidBuildJobError(
-      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
-    );
-  }
+  if (!result.success) throw new InvalidBuildJobError(describeIssues(result.error));
   return result.data;
 }
 

@@ -1,10 +1,9 @@
 import { z } from 'zod';
-import { domainRule, hostPath, sha256Hex, slug, sshTargetSchema } from './fields';
+import { describeIssues, domainRule, hostPath, noRepeats, sha256Hex, slug, sshTargetSchema } from './fields';
 import {
   assertSafeVersion,
   BOOTLOADERS,
   FieldError,
-  fieldName,
   FLASH_METHODS,
   MCU_KINDS,
   McuInventoryError,
@@ -152,33 +151,25 @@ export const prebuiltFirmwareSchema = z
  * Where the printer's firmware comes from: built on the printer (the default), or built once on
  * a build host and fetched by the worker from its artifact store (LOCKSTEP_ARTIFACT_STORE).
  */
-const firmwareSourceSchema = z
-  .discriminatedUnion('source', [
-    z.object({ source: z.literal('build') }).strict(),
-    z
-      .object({
-        source: z.literal('artifacts'),
-        /** The target version's builds, and those of the version the printer runs now (kept for a rollback). */
-        builds: z.array(prebuiltFirmwareSchema).min(1).max(500),
-      })
-      .strict(),
-  ])
-  .superRefine((firmware, ctx) => {
-    if (firmware.source !== 'artifacts') return;
-    const seen = new Set<string>();
-    firmware.builds.forEach((build, index) => {
-      const key = `${build.version} ${build.kconfigHash}`;
-      if (seen.has(key)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['builds', index],
-          message: `a second build of ${build.version} for Kconfig ${build.kconfigHash}`,
-          input: build,
-        });
-      }
-      seen.add(key);
-    });
-  });
+const firmwareSourceSchema = z.discriminatedUnion('source', [
+  z.object({ source: z.literal('build') }).strict(),
+  z
+    .object({
+      source: z.literal('artifacts'),
+      /** The target version's builds, and those of the version the printer runs now (kept for a rollback). */
+      builds: z
+        .array(prebuiltFirmwareSchema)
+        .min(1)
+        .max(500)
+        .superRefine(
+          noRepeats(
+            (build) => `${build.version} ${build.kconfigHash}`,
+            (build) => `a second build of ${build.version} for Kconfig ${build.kconfigHash}`,
+          ),
+        ),
+    })
+    .strict(),
+]);
 
 export const printerUpdateJobSchema = z
   .object({
@@ -317,9 +308,6 @@ export class InvalidJobDataError extends Error {
     this.name = 'InvalidJobDataError';
   }
 }
-
-const describeIssues = (error: z.ZodError): string[] =>
-  error.issues.map((i) => `${fieldName(i.path) || '(root)'}: ${i.message}`);
 
 /**
  * Validates a printer-update payload with every rule the worker relies on (the domain's, for refs,

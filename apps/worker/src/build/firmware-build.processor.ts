@@ -7,7 +7,7 @@ import {
   type FirmwareBuildJob,
   type FirmwareBuildResult,
 } from '@lockstep/contracts';
-import { assertSafeVersion, BUILD_DICT_MARK, userlandMachine } from '@lockstep/mcu';
+import { assertSafeVersion, BUILD_DICT_MARK } from '@lockstep/mcu';
 import type { ArtifactStore } from '../artifacts/artifact-store';
 import type { Clock } from '../host/clock';
 import { makeFirmware } from '../host/firmware-builder';
@@ -66,11 +66,7 @@ export class FirmwareBuildProcessor {
       });
       const git = new GitRepository(host, host.path(data.paths.klipper));
       await git.fetch('build');
-      const machine = data.builds.some((b) => b.linux)
-        ? await host
-            .check('build', 'reading the host machine', 'uname -m; getconf LONG_BIT')
-            .then((out) => userlandMachine(...(out.split('\n') as [string, string])))
-        : undefined;
+      const machine = data.builds.some((b) => b.linux) ? await host.machine('build') : undefined;
       const records: BuildRecord[] = [];
       const commits = [...new Set(data.builds.map((b) => b.commit))];
       for (const commit of commits) {
@@ -140,8 +136,7 @@ export class FirmwareBuildProcessor {
       seconds: number;
     },
   ): Promise<BuildRecord> {
-    const { build, version } = input;
-    const { out } = input;
+    const { build, version, out } = input;
     const { result, built } = await makeFirmware(host, {
       worktree: input.worktree,
       out,

@@ -1,4 +1,5 @@
 import type { UpdateStep } from '@lockstep/contracts';
+import { userlandMachine } from '@lockstep/mcu';
 import { RemoteCommandError } from './remote-command-error';
 import { shellCommand, shellQuote } from './shell-quote';
 import { SftpError, type RemoteResult, type SshSession } from './ssh-session';
@@ -88,6 +89,16 @@ export class PrinterHost {
         `{ cat > "$t" && sync "$t" && mv -f "$t" ${shellQuote(path)}; } || { rm -f "$t"; exit 1; }`,
       { stdin: content },
     );
+  }
+
+  /**
+   * The machine this host's programs are built for (`uname -m`; armv7l for a 32-bit userland on
+   * a 64-bit ARM kernel): what a Linux MCU build must match.
+   */
+  async machine(step: UpdateStep): Promise<string> {
+    const out = await this.check(step, 'reading the host machine', 'uname -m; getconf LONG_BIT');
+    const [machine = '', longBit = ''] = out.split('\n');
+    return userlandMachine(machine, longBit);
   }
 
   /** Writes bytes to an absolute path over SFTP; the directory must exist. */

@@ -11,11 +11,7 @@ export function shellCommand(argv: readonly string[]): string {
   return argv.map(shellQuote).join(' ');
 }
 
-/** A command line of the domain (programs run in order in a directory) as one shell command. */
-export function renderCommandLine(line: {
-  cwd?: string;
-  steps: { argv: string[]; quiet?: boolean }[];
-}): string {
-  const steps = line.steps.map((s) => shellCommand(s.argv) + (s.quiet ? ' >/dev/null' : ''));
-  return [...(line.cwd === undefined ? [] : [`cd ${shellQuote(line.cwd)}`]), ...steps].join(' && ');
+/** A command line of the domain (programs run in order) as one shell command. */
+export function renderCommandLine(line: { steps: { argv: string[] }[] }): string {
+  return line.steps.map((s) => shellCommand(s.argv)).join(' && ');
 }

@@ -191,7 +191,7 @@ describe('an update from firmware built elsewhere (firmware.source: artifacts)',
     ];
     const job = prebuiltJob(builds);
     const fake = healthyPrinter(job);
-    fake.shell.machine = 'aarch64\n32\n';
+    fake.shell.uname = 'aarch64\n32\n';
     const { run } = await atPreflight(job, store, fake);
 
     await expect(preflight(run)).resolves.toBeUndefined();

@@ -3,7 +3,6 @@ import {
   matchPrebuilt,
   mcuLabel,
   parseKlipperVersion,
-  userlandMachine,
   versionsMatch,
   type PlanStep,
   type PrebuiltFirmware,
@@ -34,19 +33,16 @@ function needsOf(steps: readonly PlanStep[]): PrebuiltNeed[] {
   return [...needs.values()];
 }
 
+/** At preflight nothing has changed yet: the job ends `failed-preflight`. */
+const early = (step: PrebuiltStep): { outcome?: 'failed-preflight' } =>
+  step === 'preflight' ? { outcome: 'failed-preflight' } : {};
+
 function refusal(step: PrebuiltStep, problems: readonly PrebuiltProblem[], prefix = ''): UpdateFailure {
   return new UpdateFailure(step, prefix + problems.map((p) => p.problem).join('; '), {
     mcu: problems[0]!.mcu,
     hint: problems[0]!.hint,
-    ...(step === 'preflight' ? { outcome: 'failed-preflight' as const } : {}),
+    ...early(step),
   });
-}
-
-/** The machine this host's programs are built for: what a Linux MCU build must match. */
-async function hostMachine(run: UpdateRun, step: PrebuiltStep): Promise<string> {
-  const out = await run.host.shell.check(step, 'reading the host machine', 'uname -m; getconf LONG_BIT');
-  const [machine = '', longBit = ''] = out.split('\n');
-  return userlandMachine(machine, longBit);
 }
 
 /** Every file of the builds, read from the store and checked against the job's SHA-256 sums. */
@@ -72,7 +68,7 @@ async function fetchBuilds(
         throw new UpdateFailure(step, `${label} the artifact store could not be read: ${error.message}`, {
           mcu: need.mcus[0],
           hint: 'check LOCKSTEP_ARTIFACT_STORE (and its token) and that the store answers, then run the update again',
-          ...(step === 'preflight' ? { outcome: 'failed-preflight' as const } : {}),
+          ...early(step),
         });
       }
       if (data === null) {
@@ -113,12 +109,12 @@ export async function fetchPrebuilt(run: UpdateRun, step: PrebuiltStep): Promise
   if (store === null) {
     throw new UpdateFailure(step, 'the job names prebuilt firmware, and this worker has no artifact store', {
       hint: "set LOCKSTEP_ARTIFACT_STORE in the worker's environment (a directory or an http(s) URL), or let the printer build its firmware",
-      ...(step === 'preflight' ? { outcome: 'failed-preflight' as const } : {}),
+      ...early(step),
     });
   }
   const plan = run.requirePlan();
   const target = run.requireTarget();
-  const machine = plan.steps.some((s) => s.kind === 'linux') ? await hostMachine(run, step) : '';
+  const machine = plan.steps.some((s) => s.kind === 'linux') ? await run.host.shell.machine(step) : '';
   const prebuilt = new Map<string, Map<string, PrebuiltFiles>>();
 
   const take = async (version: string, commit: string, needs: PrebuiltNeed[]): Promise<PrebuiltProblem[]> => {

@@ -3,15 +3,13 @@ import type { FlashMethod } from './flash-method';
 import { helperFlashDfuArgv, helperFlashRp2040Argv, helperInstallLinuxMcuArgv } from './host-helper';
 import type { Kconfig } from './kconfig';
 
-/** One program run of a flash: its argument vector; `quiet` drops its stdout (a helper build). */
+/** One program run of a flash: its argument vector. */
 export interface CommandStep {
   argv: string[];
-  quiet?: boolean;
 }
 
-/** Programs run in order in `cwd` (or the login directory), each only if the one before succeeded. */
+/** Programs run in order in the login directory, each only if the one before succeeded. */
 export interface CommandLine {
-  cwd?: string;
   steps: CommandStep[];
 }
 

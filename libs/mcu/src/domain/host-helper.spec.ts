@@ -58,6 +58,7 @@ describe('hostHelperProblem', () => {
 
   it('names dfu-util when a DFU board is to be flashed and the host has none', () => {
     expect(hostHelperProblem({ ...FULL, dfuUtil: null }, { dfu: true, rp2040: false }, INSTALL)).toEqual({
+      method: 'dfu',
       problem: 'an STM32 board is flashed in DFU, and the host has no dfu-util',
       hint: 'install it on the host (`sudo apt-get install dfu-util`), then run the update again',
     });
@@ -65,6 +66,7 @@ describe('hostHelperProblem', () => {
 
   it("names rp2040_flash's build needs and the installer when an RP2040 is to be flashed without it", () => {
     expect(hostHelperProblem({ ...FULL, rp2040Flash: null }, { dfu: false, rp2040: true }, INSTALL)).toEqual({
+      method: 'rp2040-bootloader',
       problem:
         'an RP2040 board is flashed in its boot ROM, and the host helper has no rp2040_flash (install.sh could not build it)',
       hint: `install its build dependencies (\`sudo apt-get install build-essential pkg-config libusb-1.0-0-dev\`), then run the installer again: ${INSTALL}`,

@@ -1,3 +1,5 @@
+import type { FlashMethod } from './flash-method';
+
 /**
  * Lockstep's root helper on printer hosts (deploy/host-helper): the only program the update user
  * may run as root (deploy/sudoers.d/lockstep), with fixed subcommands that validate their arguments.
@@ -88,14 +90,15 @@ export interface HelperNeeds {
 }
 
 /**
- * Why the host's helper cannot do this update, with what to do about it; null when it can.
+ * Why the host's helper cannot do this update, with what to do about it and, for a missing flash
+ * tool, the flash method that needs it; null when it can.
  * `installCommand` is the installer's command line for this host.
  */
 export function hostHelperProblem(
   status: HostHelperStatus,
   needs: HelperNeeds,
   installCommand: string,
-): { problem: string; hint: string } | null {
+): { problem: string; hint: string; method?: FlashMethod } | null {
   if (status.protocol < HOST_HELPER_PROTOCOL) {
     return {
       problem: `the host's lockstep-host-helper speaks protocol ${status.protocol}, this worker needs ${HOST_HELPER_PROTOCOL}`,
@@ -104,12 +107,14 @@ export function hostHelperProblem(
   }
   if (needs.dfu && status.dfuUtil === null) {
     return {
+      method: 'dfu',
       problem: 'an STM32 board is flashed in DFU, and the host has no dfu-util',
       hint: 'install it on the host (`sudo apt-get install dfu-util`), then run the update again',
     };
   }
   if (needs.rp2040 && status.rp2040Flash === null) {
     return {
+      method: 'rp2040-bootloader',
       problem:
         'an RP2040 board is flashed in its boot ROM, and the host helper has no rp2040_flash (install.sh could not build it)',
       hint: `install its build dependencies (\`sudo apt-get install build-essential pkg-config libusb-1.0-0-dev\`), then run the installer again: ${installCommand}`,

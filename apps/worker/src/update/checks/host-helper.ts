@@ -4,7 +4,6 @@ import {
   mcuLabel,
   parseHelperStatus,
   toolPrerequisites,
-  type FlashMethod,
 } from '@lockstep/mcu';
 import { lastLines } from '../../host/remote-command-error';
 import { shellCommand, shellQuote } from '../../host/shell-quote';
@@ -47,12 +46,7 @@ export async function checkHostHelper(run: UpdateRun): Promise<void> {
   const problem = hostHelperProblem(status, needs, installCommand(run));
   if (problem === null) return;
   // A missing tool is named with the first board that needs it.
-  const method: FlashMethod | null =
-    needs.dfu && status.dfuUtil === null
-      ? 'dfu'
-      : needs.rp2040 && status.rp2040Flash === null
-        ? 'rp2040-bootloader'
-        : null;
+  const { method } = problem;
   const mcu = method ? steps.find((s) => s.flashMethod === method && !s.upToDate)?.mcu : undefined;
   throw new UpdateFailure('preflight', mcu ? `${mcuLabel(mcu)} ${problem.problem}` : problem.problem, {
     ...(mcu ? { mcu } : {}),

@@ -6,6 +6,7 @@ import {
   firmwareArtifact,
   HOST_HELPER_PROTOCOL,
   helperStatusArgv,
+  userlandMachine,
   type HostHelperStatus,
   type ValidatedMcu,
 } from '@lockstep/mcu';
@@ -57,7 +58,7 @@ class FakeShell {
   /** The job's Python interpreter on the host (`paths.python`): fine, not there, or without pyserial. */
   python: 'ok' | 'missing' | 'no-pyserial' = 'ok';
   /** `uname -m` and `getconf LONG_BIT` on the host. */
-  machine = 'aarch64\n64\n';
+  uname = 'aarch64\n64\n';
   /** What `lockstep-host-helper status` answers through sudo, or how sudo refuses to run it. */
   helper: HostHelperStatus | 'not-installed' | 'not-granted' = {
     protocol: HOST_HELPER_PROTOCOL,
@@ -140,11 +141,12 @@ class FakeShell {
     return null;
   }
 
+  async machine(_step: UpdateStep): Promise<string> {
+    this.host.call('shell.machine');
+    return userlandMachine(...(this.uname.split('\n') as [string, string]));
+  }
+
   async check(step: UpdateStep, what: string, command: string): Promise<string> {
-    if (what === 'reading the host machine' && command === 'uname -m; getconf LONG_BIT') {
-      this.host.call('shell.check uname -m');
-      return this.machine;
-    }
     const job = /\/backups\/([^/ ]+)\/config\.tar\.gz /.exec(command)?.[1];
     if (what !== 'backing up the printer configuration' || job === undefined) {
       this.host.call(`shell.check ${what}`);

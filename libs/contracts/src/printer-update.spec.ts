@@ -269,18 +269,18 @@ describe('valid values pass both the job schema and the domain', () => {
     ['bridgeInventory', bridgeInventory],
   ])('the inventory %s, coming out validated as the domain validates it', (_name, inventory) => {
     const job = parsePrinterUpdateJob({ ...valid, mcus: inventory() });
-    expect(job.mcus).toEqual(validateMcuInventory(inventory()));
-    for (const mcu of job.mcus) expect(mcu.kconfigHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(job.instances[0]!.mcus).toEqual(validateMcuInventory(inventory()));
+    for (const mcu of job.instances[0]!.mcus) expect(mcu.kconfigHash).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('normalises CAN fields as the domain does', () => {
-    const ebb36 = parsePrinterUpdateJob(valid).mcus[0]!;
+    const ebb36 = parsePrinterUpdateJob(valid).instances[0]!.mcus[0]!;
     expect(ebb36).toMatchObject({ canbusUuid: '11aa22bb33cc', canInterface: 'can0' });
     expect(ebb36.parsedKconfig).toMatchObject({ interface: 'can', canBitrate: 1000000 });
   });
 
   it.each([
-    [{ klipper: '/home/pi/klipper', printerConfig: '~/printer_1_data/config/printer.cfg' }],
+    [{ klipper: '/home/pi/klipper' }],
     [{ flashtool: '~/katapult/scripts/flashtool.py' }],
     [{ python: '/home/pi/klippy-env/bin/python' }],
     [{ python: '/usr/bin/python3' }],
@@ -322,7 +322,7 @@ describe('printerUpdateJobData', () => {
   it('turns a parsed job back into data the schema accepts again', () => {
     const job = parsePrinterUpdateJob(valid);
     const data = JSON.parse(JSON.stringify(printerUpdateJobData(job)));
-    expect(data.mcus[0]).not.toHaveProperty('kconfigHash');
+    expect(data.instances[0].mcus[0]).not.toHaveProperty('kconfigHash');
     expect(parsePrinterUpdateJob(data)).toEqual(job);
   });
 });
@@ -337,12 +337,22 @@ describe('printer-update result schema', () => {
     targetVersion: 'v0.13.0-0-g84104bbbd',
     hostVersion: 'v0.13.0-0-g84104bbbd',
     klipperRunning: true,
-    mcus: [{ name: 'mcu', versionBefore: null, versionAfter: 'v0.13.0-0-g84104bbbd', flashAttempts: 1 }],
+    instances: [{ printerId: 'f1-printer-01', service: 'klipper', klipperRunning: true }],
+    mcus: [
+      {
+        name: 'mcu',
+        instance: 'f1-printer-01',
+        versionBefore: null,
+        versionAfter: 'v0.13.0-0-g84104bbbd',
+        flashAttempts: 1,
+      },
+    ],
     plan: {
       steps: [
         {
           order: 1,
           mcu: 'mcu',
+          instance: 'f1-printer-01',
           kind: 'usb-stm32',
           flashMethod: 'katapult-usb',
           kconfigHash: 'a'.repeat(64),

@@ -5,6 +5,8 @@ import {
   BOOTLOADERS,
   FieldError,
   FLASH_METHODS,
+  hostInstanceIssues,
+  KLIPPER_UNIT,
   MCU_KINDS,
   McuInventoryError,
   UPDATE_MODES,
@@ -171,8 +173,77 @@ const firmwareSourceSchema = z.discriminatedUnion('source', [
     .strict(),
 ]);
 
+/** One Klipper instance of the host: a printer with its own printer.cfg, Moonraker and MCUs. */
+export const instanceSchema = z
+  .object({
+    /** The printer's id. */
+    printerId: slug,
+    /** Its klipper systemd unit: `klipper`, or `klipper-NAME` for a KIAUH instance. */
+    service: z.string().regex(KLIPPER_UNIT, 'klipper or klipper-NAME (1-32 letters, digits or _)'),
+    printerConfig: hostPath,
+    moonrakerPort: z.number().int().min(1).max(65535),
+    mcus: mcuInventorySchema,
+  })
+  .strict();
+export type InstanceSpec = z.input<typeof instanceSchema>;
+export type JobInstance = z.output<typeof instanceSchema>;
+
+/** Klipper's default layout: one instance, `klipper` with `~/printer_data` and Moonraker on 7125. */
+export const SINGLE_INSTANCE = {
+  service: 'klipper',
+  printerConfig: '~/printer_data/config/printer.cfg',
+  moonrakerPort: 7125,
+} as const;
+
+/** A job names its MCUs (a single-instance host) or its instances, each with its own MCUs. */
+function checkInstances(
+  job: { mcus?: unknown; instances?: JobInstance[]; paths: { printerConfig?: string } },
+  ctx: z.core.$RefinementCtx,
+): void {
+  const issue = (path: (string | number)[], message: string): void =>
+    ctx.addIssue({ code: 'custom', path, message, input: job });
+  if (job.instances === undefined) {
+    if (job.mcus === undefined)
+      issue(
+        ['mcus'],
+        "required: the printer's MCUs, or `instances` for a host with several Klipper instances",
+      );
+    return;
+  }
+  if (job.mcus !== undefined) issue(['mcus'], 'give the MCUs under each of `instances`, not beside them');
+  if (job.paths.printerConfig !== undefined)
+    issue(['paths', 'printerConfig'], 'give each instance its printerConfig instead');
+  for (const { path, message } of hostInstanceIssues(job.instances)) issue(path, message);
+}
+
+/** The job as the worker runs it: always a list of instances (one for a job that names `mcus`). */
+function toInstances<
+  T extends {
+    printerId: string;
+    mcus?: ValidatedMcu[];
+    instances?: JobInstance[];
+    paths: { printerConfig?: string };
+  },
+>(job: T) {
+  const { mcus, instances, paths, ...rest } = job;
+  const { printerConfig, ...otherPaths } = paths;
+  return {
+    ...rest,
+    paths: otherPaths as Omit<T['paths'], 'printerConfig'>,
+    instances: instances ?? [
+      {
+        ...SINGLE_INSTANCE,
+        printerId: job.printerId,
+        printerConfig: printerConfig ?? SINGLE_INSTANCE.printerConfig,
+        mcus: mcus ?? [],
+      },
+    ],
+  };
+}
+
 export const printerUpdateJobSchema = z
   .object({
+    /** The update's unit: the printer, or the host of several instances (its lease and journal). */
     printerId: slug,
     requestId: slug,
     mode: z.enum(UPDATE_MODES),
@@ -181,7 +252,8 @@ export const printerUpdateJobSchema = z
     paths: z
       .object({
         klipper: hostPath.default('~/klipper'),
-        printerConfig: hostPath.default('~/printer_data/config/printer.cfg'),
+        /** With `mcus`: the printer's printer.cfg (default ~/printer_data/config/printer.cfg). */
+        printerConfig: hostPath.optional(),
         flashtool: hostPath.default('~/klipper/lib/katapult/flashtool.py'),
         /** The interpreter of Katapult's flashtool.py: klippy's virtualenv, which has pyserial. */
         python: hostPath.default('~/klippy-env/bin/python'),
@@ -189,12 +261,14 @@ export const printerUpdateJobSchema = z
       .strict()
       .default({
         klipper: '~/klipper',
-        printerConfig: '~/printer_data/config/printer.cfg',
         flashtool: '~/klipper/lib/katapult/flashtool.py',
         python: '~/klippy-env/bin/python',
       }),
     can: canTransportsSchema.default({}),
-    mcus: mcuInventorySchema,
+    /** A single-instance host's MCUs (Klipper's default layout); or give `instances`. */
+    mcus: mcuInventorySchema.optional(),
+    /** A host with several Klipper instances (KIAUH): each printer with its own MCUs. */
+    instances: z.array(instanceSchema).min(1).max(16).optional(),
     firmware: firmwareSourceSchema.default({ source: 'build' }),
     policy: z
       .object({
@@ -226,16 +300,32 @@ export const printerUpdateJobSchema = z
       payload.issues.every(
         (i) => i.path !== undefined && i.path.length > 0 && !['mode', 'target'].includes(String(i.path[0])),
       ),
-  });
+  })
+  .superRefine(checkInstances, {
+    when: (payload) =>
+      payload.issues.every(
+        (i) =>
+          i.path !== undefined &&
+          i.path.length > 0 &&
+          !['mcus', 'instances', 'paths'].includes(String(i.path[0])),
+      ),
+  })
+  .transform(toInstances);
 
 /** What producers send. */
 export type PrinterUpdateJobInput = z.input<typeof printerUpdateJobSchema>;
 /** What the worker runs: defaults filled, MCUs validated and parsed (`ValidatedMcu`). */
 export type PrinterUpdateJob = z.output<typeof printerUpdateJobSchema>;
 
+/**
+ * In a result an MCU is named by its key on the host: its printer.cfg name (`mcu`), qualified by
+ * its instance's printer id (`printer-2:mcu`) on a host with several instances.
+ */
 const planStepSchema = z.object({
   order: z.number().int(),
   mcu: z.string(),
+  /** The printer id of the MCU's instance. */
+  instance: z.string(),
   kind: z.enum(MCU_KINDS),
   flashMethod: z.enum(FLASH_METHODS),
   kconfigHash: z.string(),
@@ -252,11 +342,16 @@ export const printerUpdateResultSchema = z
     fromVersion: z.string().nullable(),
     targetVersion: z.string().nullable(),
     hostVersion: z.string().nullable(),
-    /** As read from the host at the end; null when the host could not be asked. */
+    /** As read from the host at the end: whether any instance's Klipper runs; null when the host could not be asked. */
     klipperRunning: z.boolean().nullable(),
+    /** Each instance (printer) of the host, its Klipper as read from the host at the end. */
+    instances: z.array(
+      z.object({ printerId: z.string(), service: z.string(), klipperRunning: z.boolean().nullable() }),
+    ),
     mcus: z.array(
       z.object({
         name: z.string(),
+        instance: z.string(),
         versionBefore: z.string().nullable(),
         versionAfter: z.string().nullable(),
         flashAttempts: z.number().int(),
@@ -275,6 +370,8 @@ export const printerUpdateResultSchema = z
         reason: z.string(),
         step: z.enum(UPDATE_STEPS),
         mcu: z.string().optional(),
+        /** The printer id of the instance the failure is about. */
+        instance: z.string().optional(),
         exitCode: z.number().int().nullable().optional(),
         output: z.array(z.string()).default([]),
         /** What the operator should do; the result already names the printer, so the hint does not. */
@@ -296,6 +393,8 @@ export type PrinterUpdateResult = z.output<typeof printerUpdateResultSchema>;
 
 export interface PrinterUpdateProgress {
   step: UpdateStep;
+  /** The printer id of the instance the step is at, when it is at one. */
+  instance?: string;
   mcu?: string;
   message: string;
   /** 0..100 over the whole job. */
@@ -321,11 +420,17 @@ export function parsePrinterUpdateJob(input: unknown): PrinterUpdateJob {
 }
 
 /**
- * A parsed job back as queue data (what `parsePrinterUpdateJob` accepts again): the MCUs without
- * what validation added, so a producer that parsed a job can enqueue it.
+ * A parsed job back as queue data (what `parsePrinterUpdateJob` accepts again): its instances,
+ * their MCUs without what validation added, so a producer that parsed a job can enqueue it.
  */
 export function printerUpdateJobData(job: PrinterUpdateJob): PrinterUpdateJobInput {
-  return { ...job, mcus: job.mcus.map(({ parsedKconfig: _kconfig, kconfigHash: _hash, ...spec }) => spec) };
+  return {
+    ...job,
+    instances: job.instances.map((instance) => ({
+      ...instance,
+      mcus: instance.mcus.map(({ parsedKconfig: _kconfig, kconfigHash: _hash, ...spec }) => spec),
+    })),
+  };
 }
 
 export function parsePrinterUpdateResult(input: unknown): PrinterUpdateResult {

@@ -11,13 +11,20 @@ import { MoonrakerClient } from './moonraker-client';
 import { PrinterHost } from './printer-host';
 import type { SshSession } from './ssh-session';
 
+/** One Klipper instance's own services: its Moonraker and its klipper unit. */
+export interface InstanceServices {
+  printerId: string;
+  moonraker: MoonrakerClient;
+  klipper: KlipperService;
+}
+
 /** Everything the update does on one printer host, one thin class per side effect. */
 export interface HostServices {
   shell: PrinterHost;
   probe: HostProbe;
   git: GitRepository;
-  moonraker: MoonrakerClient;
-  klipper: KlipperService;
+  /** In the job's order of instances. */
+  instances: InstanceServices[];
   journal: JournalRepository;
   store: FirmwareStore;
   runner: DetachedRunner;
@@ -40,11 +47,15 @@ export async function openHostServices(
     shell,
     probe,
     git: new GitRepository(shell, shell.path(job.paths.klipper)),
-    moonraker: new MoonrakerClient(
-      probe,
-      moonrakerDatabasePath(shell.path(job.paths.printerConfig), shell.home),
-    ),
-    klipper: new KlipperService(shell),
+    instances: job.instances.map((instance) => ({
+      printerId: instance.printerId,
+      moonraker: new MoonrakerClient(
+        probe,
+        moonrakerDatabasePath(shell.path(instance.printerConfig), shell.home),
+        instance.moonrakerPort,
+      ),
+      klipper: new KlipperService(shell, instance.service),
+    })),
     journal: new JournalRepository(shell, probe),
     store: new FirmwareStore(shell),
     runner: new DetachedRunner(shell),

@@ -36,7 +36,9 @@ describe('MoonrakerClient.mcuKconfigs', () => {
 
     await client.mcuKconfigs(['mcu', 'ebb36']);
 
-    expect(asked).toEqual([['moonraker', 'GET', '/printer/objects/query?webhooks&mcu&mcu%20ebb36']]);
+    expect(asked).toEqual([
+      ['moonraker', 'GET', '/printer/objects/query?webhooks&mcu&mcu%20ebb36', '--port', '7125'],
+    ]);
   });
 
   it.each<[string, unknown, string | null]>([

@@ -24,14 +24,14 @@ function probeOf(reply: (withKey: boolean, args: string[]) => Reply) {
   return { client: new MoonrakerClient(probe as unknown as HostProbe, DB), asked };
 }
 
-const keyed = (path: string) => ['moonraker', 'GET', path, '--api-key-database', DB];
+const keyed = (path: string) => ['moonraker', 'GET', path, '--port', '7125', '--api-key-database', DB];
 
 describe('MoonrakerClient and Moonraker authorization', () => {
   it('sends no key while Moonraker trusts the host', async () => {
     const { client, asked } = probeOf(() => ({ code: 0, json: INFO }));
 
     await expect(client.access()).resolves.toEqual({ kind: 'allowed', apiKey: false });
-    expect(asked).toEqual([['moonraker', 'GET', '/server/info']]);
+    expect(asked).toEqual([['moonraker', 'GET', '/server/info', '--port', '7125']]);
   });
 
   it('after a 401 asks again with the key the probe reads on the host, and keeps sending it', async () => {
@@ -42,9 +42,9 @@ describe('MoonrakerClient and Moonraker authorization', () => {
     await expect(client.access()).resolves.toEqual({ kind: 'allowed', apiKey: true });
 
     expect(asked).toEqual([
-      ['moonraker', 'GET', '/server/info'],
+      ['moonraker', 'GET', '/server/info', '--port', '7125'],
       keyed('/server/info'),
-      ['moonraker', 'POST', '/server/job_queue/pause', '--api-key-database', DB],
+      ['moonraker', 'POST', '/server/job_queue/pause', '--port', '7125', '--api-key-database', DB],
       keyed('/server/info'),
     ]);
   });

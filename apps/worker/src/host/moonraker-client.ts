@@ -37,6 +37,8 @@ export class MoonrakerClient {
   constructor(
     private readonly probe: HostProbe,
     readonly apiKeyDatabase: string,
+    /** Its port on the host's loopback (each Klipper instance has its own Moonraker). */
+    readonly port = 7125,
   ) {}
 
   async request<T>(step: UpdateStep, method: 'GET' | 'POST', path: string): Promise<MoonrakerAnswer<T>> {
@@ -77,7 +79,7 @@ export class MoonrakerClient {
   }
 
   private probeArgs(method: 'GET' | 'POST', path: string): string[] {
-    const args = ['moonraker', method, path];
+    const args = ['moonraker', method, path, '--port', String(this.port)];
     return this.withApiKey ? [...args, '--api-key-database', this.apiKeyDatabase] : args;
   }
 

@@ -10,7 +10,10 @@ export class UpdateFailure extends Error {
     readonly step: UpdateStep,
     message: string,
     readonly details: {
+      /** The MCU's key on the host (HostMcu). */
       mcu?: string;
+      /** The printer id of the instance the failure is about (else the MCU's). */
+      instance?: string;
       hint?: string;
       exitCode?: number | null;
       output?: string[];

@@ -118,10 +118,13 @@ export class FailurePolicy {
     await startKlipper(run, from, 'rollback');
   }
 
-  /** Never leaves Klipper running on a failure path unless every MCU was verified (I1). */
+  /**
+   * Never leaves Klipper running on a failure path unless every MCU was verified (I1): on a host
+   * of several instances none runs, since they share the checkout the failure left behind.
+   */
   private async keepStopped(run: UpdateRun): Promise<void> {
     try {
-      if (await run.host.klipper.isActive()) await run.host.klipper.stop('stop');
+      for (const instance of await run.activeInstances()) await instance.klipper.stop('stop');
     } catch (error) {
       if (endsProcessing(error)) throw error;
       run.log.error({ err: (error as Error).message }, 'could not confirm that Klipper is stopped');

@@ -36,7 +36,7 @@ class MemoryStore implements ArtifactStore {
 /** The builds of `version` for every Kconfig of the job, in the store and named in the job. */
 function stock(store: MemoryStore, job: PrinterUpdateJob, version: string, machine = 'aarch64') {
   const builds = new Map<string, Record<string, unknown>>();
-  for (const mcu of job.mcus) {
+  for (const mcu of job.instances[0]!.mcus) {
     if (builds.has(mcu.kconfigHash)) continue;
     const file = firmwareArtifact(mcu.parsedKconfig);
     const data = Buffer.from(`${version} ${mcu.kconfigHash} ${file}`);

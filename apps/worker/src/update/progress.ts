@@ -43,7 +43,7 @@ export class ProgressTracker {
   async enter(
     step: UpdateStep,
     message: string,
-    options: { mcu?: string; fraction?: number } = {},
+    options: { instance?: string; mcu?: string; fraction?: number } = {},
   ): Promise<void> {
     if (step !== this.current) {
       this.times.push({ step: this.current, ms: this.clock.now() - this.startedAt });
@@ -53,7 +53,7 @@ export class ProgressTracker {
     const base = STEP_PERCENT[step];
     const end = STEP_END[step] ?? base;
     const percent = Math.round(base + (end - base) * (options.fraction ?? 0));
-    await this.report({ step, mcu: options.mcu, message, percent });
+    await this.report({ step, instance: options.instance, mcu: options.mcu, message, percent });
   }
 
   /** Step times so far, the running step included. */

@@ -22,8 +22,19 @@ export async function buildResult(
   options: { askHost: boolean },
 ): Promise<PrinterUpdateResult> {
   const hostVersion = options.askHost ? await ask(() => run.host.git.describe('done')) : null;
-  const klipperRunning = options.askHost ? await ask(() => run.host.klipper.isActive()) : null;
+  const instances = [];
+  for (const instance of run.instances) {
+    instances.push({
+      printerId: instance.printerId,
+      service: instance.klipper.unit,
+      klipperRunning: options.askHost ? await ask(() => instance.klipper.isActive()) : null,
+    });
+  }
+  const running = instances.map((i) => i.klipperRunning);
+  const klipperRunning = running.includes(true) ? true : running.includes(null) ? null : false;
   const plan = run.plan;
+  const failedMcu =
+    failure?.details.mcu === undefined ? undefined : run.mcus.find((m) => m.name === failure.details.mcu);
   return {
     printerId: run.job.printerId,
     jobId: run.jobId,
@@ -33,10 +44,11 @@ export async function buildResult(
     targetVersion: run.target?.version ?? null,
     hostVersion,
     klipperRunning,
-    mcus: run.mcus.map((m) => ({ name: m.name, ...run.record(m.name) })),
+    instances,
+    mcus: run.mcus.map((m) => ({ name: m.name, instance: m.instance, ...run.record(m.name) })),
     plan: plan
       ? {
-          steps: plan.steps.map((s) => ({ ...s })),
+          steps: plan.steps.map((s) => ({ ...s, instance: run.mcu(s.mcu).instance })),
           builds: plan.builds.map((b) => ({ kconfigHash: b.kconfigHash, mcus: [...b.mcus] })),
           notRemotelyFlashable: plan.notRemotelyFlashable.map((n) => ({ ...n })),
           upToDateNotRemotelyFlashable: plan.upToDateNotRemotelyFlashable.map((n) => ({ ...n })),
@@ -47,6 +59,7 @@ export async function buildResult(
           reason: `${run.job.printerId}, ${failure.step}: ${failure.message}`,
           step: failure.step,
           mcu: failure.details.mcu,
+          instance: failure.details.instance ?? failedMcu?.instance,
           hint: failure.details.hint,
           exitCode: failure.details.exitCode,
           output: failure.details.output ?? [],

@@ -1,17 +1,24 @@
-import type { PrinterUpdateJob, PrinterUpdateProgress, UpdateOutcome, UpdateStep } from '@lockstep/contracts';
+import type {
+  JobInstance,
+  PrinterUpdateJob,
+  PrinterUpdateProgress,
+  UpdateOutcome,
+  UpdateStep,
+} from '@lockstep/contracts';
 import {
+  hostMcus,
   UPDATE_STEPS,
+  type HostMcu,
   type FlashMethod,
   type Journal,
   type JournalStart,
   type JournalStatus,
   type JournalVersion,
   type UpdatePlan,
-  type ValidatedMcu,
 } from '@lockstep/mcu';
 import type { Logger } from 'pino';
 import type { ArtifactStore } from '../artifacts/artifact-store';
-import type { HostServices } from '../host/host-services';
+import type { HostServices, InstanceServices } from '../host/host-services';
 import type { Clock } from '../host/clock';
 import { ProgressTracker } from './progress';
 import type { UpdateFailure } from './errors';
@@ -41,6 +48,13 @@ export interface McuRecord {
   flashAttempts: number;
 }
 
+/** One Klipper instance of the host as the update sees it: the job's spec, its MCUs, its services. */
+export interface RunInstance extends InstanceServices {
+  spec: JobInstance;
+  /** Its MCUs, keyed on the host (HostMcu). */
+  mcus: HostMcu[];
+}
+
 /** How a step or the whole job ends early: with this outcome (and the failure that caused it). */
 export interface Finish {
   outcome: UpdateOutcome;
@@ -58,7 +72,12 @@ function furthest(a: UpdateStep, b: UpdateStep): UpdateStep {
  * the host except through `host`.
  */
 export class UpdateRun {
+  /** By host MCU key. */
   readonly records = new Map<string, McuRecord>();
+  /** Every MCU of every instance, keyed on the host; the plan, journal and flash use the keys. */
+  readonly mcus: readonly HostMcu[];
+  /** The host's Klipper instances, in the job's order: one on a single-instance host. */
+  readonly instances: readonly RunInstance[];
   readonly warnings: string[] = [];
   readonly progress: ProgressTracker;
   /** connect: what `git describe` says the host runs now. */
@@ -118,19 +137,35 @@ export class UpdateRun {
     this.hooks = init.hooks;
     this.log = init.log;
     this.artifacts = init.artifacts ?? null;
-    for (const mcu of this.job.mcus)
+    this.mcus = hostMcus(this.job.instances);
+    this.instances = this.job.instances.map((spec, i) => {
+      const services = this.host.instances[i];
+      if (services?.printerId !== spec.printerId)
+        throw new Error(`no services for instance ${spec.printerId}`);
+      return { ...services, spec, mcus: this.mcus.filter((m) => m.instance === spec.printerId) };
+    });
+    for (const mcu of this.mcus)
       this.records.set(mcu.name, { versionBefore: null, versionAfter: null, flashAttempts: 0 });
     this.progress = new ProgressTracker(this.clock, (p) => this.hooks.progress(p));
   }
 
-  get mcus(): readonly ValidatedMcu[] {
-    return this.job.mcus;
+  mcu(key: string): HostMcu {
+    const mcu = this.mcus.find((m) => m.name === key);
+    if (!mcu) throw new Error(`no MCU ${key} in this job`);
+    return mcu;
   }
 
-  mcu(name: string): ValidatedMcu {
-    const mcu = this.job.mcus.find((m) => m.name === name);
-    if (!mcu) throw new Error(`no MCU ${name} in this job`);
-    return mcu;
+  instance(printerId: string): RunInstance {
+    const instance = this.instances.find((i) => i.printerId === printerId);
+    if (!instance) throw new Error(`no instance ${printerId} in this job`);
+    return instance;
+  }
+
+  /** The instances whose Klipper runs now, as systemd says. */
+  async activeInstances(): Promise<RunInstance[]> {
+    const active: RunInstance[] = [];
+    for (const instance of this.instances) if (await instance.klipper.isActive()) active.push(instance);
+    return active;
   }
 
   record(name: string): McuRecord {
@@ -159,7 +194,7 @@ export class UpdateRun {
   async enter(
     step: UpdateStep,
     message: string,
-    options: { mcu?: string; fraction?: number } = {},
+    options: { instance?: string; mcu?: string; fraction?: number } = {},
   ): Promise<void> {
     await this.progress.enter(step, message, options);
   }

@@ -125,7 +125,7 @@ describe('UpdateService: a shutdown (SIGTERM) stops at a board boundary', () => 
     expect(fake.journal.current).toMatchObject({
       status: 'interrupted',
       reason: 'the worker shut down; the next worker resumes the update',
-      queuePaused: true,
+      queuesPaused: [job.printerId],
     });
     expect(fake.klipper.active).toBe(false);
     expect(fake.moonraker.queue).toBe('paused');
@@ -138,7 +138,7 @@ describe('UpdateService: a full disk while the job ends', () => {
     [
       'a failed build',
       (fake, job) =>
-        fake.shell.buildFailures.set(job.mcus[0]!.kconfigHash, {
+        fake.shell.buildFailures.set(job.instances[0]!.mcus[0]!.kconfigHash, {
           code: 2,
           output: 'No space left on device\n',
         }),
@@ -158,7 +158,7 @@ describe('UpdateService: a full disk while the job ends', () => {
       expect(result.outcome).toBe(outcome);
       expect(result.warnings).toEqual([`recording the journal failed: ${DISK_FULL}`]);
       // The journal keeps its last write: the queue's resumption was to be recorded with the end.
-      expect(fake.journal.current).toMatchObject({ status: 'in-progress', queuePaused: true });
+      expect(fake.journal.current).toMatchObject({ status: 'in-progress', queuesPaused: [job.printerId] });
       expect(fake.moonraker.queue).toBe('ready');
     },
   );
@@ -194,7 +194,8 @@ describe("UpdateService: Moonraker's job queue", () => {
     [
       'failed',
       {},
-      (fake, job) => void fake.shell.buildFailures.set(job.mcus[2]!.kconfigHash, { code: 2, output: '' }),
+      (fake, job) =>
+        void fake.shell.buildFailures.set(job.instances[0]!.mcus[2]!.kconfigHash, { code: 2, output: '' }),
       'failed',
     ],
     [
@@ -215,7 +216,8 @@ describe("UpdateService: Moonraker's job queue", () => {
         );
         fake.moonraker.queue = 'paused';
         fake.git.headCommit = V13.commit;
-        for (const mcu of job.mcus) fake.boards.board(mcu.name).state = { mode: 'app', version: V13.version };
+        for (const mcu of job.instances[0]!.mcus)
+          fake.boards.board(mcu.name).state = { mode: 'app', version: V13.version };
       },
       'already-current',
     ],
@@ -233,7 +235,7 @@ describe("UpdateService: Moonraker's job queue", () => {
         : ['moonraker.queue pause', 'moonraker.queue start'],
     );
     expect(fake.moonraker.queue).toBe('ready');
-    expect(fake.journal.current?.queuePaused).toBe(false);
+    expect(fake.journal.current?.queuesPaused).toEqual([]);
   });
 
   it('stays paused after a shutdown or a lost lease (the next job resumes it)', async () => {
@@ -250,7 +252,7 @@ describe("UpdateService: Moonraker's job queue", () => {
     for (const fake of [interrupted, lost]) {
       expect(fake.events.filter((e) => e.startsWith('moonraker.queue'))).toEqual(['moonraker.queue pause']);
       expect(fake.moonraker.queue).toBe('paused');
-      expect(fake.journal.current?.queuePaused).toBe(true);
+      expect(fake.journal.current?.queuesPaused).toEqual([job.printerId]);
     }
   });
 });

@@ -30,6 +30,7 @@ describe('UpdateService: the failure policy', () => {
       reason: `f1-printer-01, flash: ${STILL_IN_BOOTLOADER}`,
       step: 'flash',
       mcu: 'mcu',
+      instance: 'f1-printer-01',
       exitCode: 1,
       output: ['Flashing...', 'Flash Error: write failed at 0x8008400'],
       hint: "it waits in its bootloader for firmware: read the flash tool's output below, then run the update again (it flashes from the bootloader) or flash it by hand",
@@ -38,7 +39,7 @@ describe('UpdateService: the failure policy', () => {
       'flash mcu #2',
       'journal.write in-progress flash mcu=failed/2',
       'moonraker.queue start',
-      'journal.write held flash queuePaused=false',
+      'journal.write held flash queuesPaused=-',
     ]);
     expect(fake.journal.current).toMatchObject({ status: 'held', reason: STILL_IN_BOOTLOADER, from: V12 });
   });
@@ -68,7 +69,7 @@ describe('UpdateService: the failure policy', () => {
       'journal.write in-progress rollback sb2209=verified/0',
       'klipper.start',
       'moonraker.queue start',
-      'journal.write rolled-back rollback queuePaused=false',
+      'journal.write rolled-back rollback queuesPaused=-',
     ]);
     expect(fake.runner.started.at(-1)?.command).toContain(`/firmware/${V12.version}/`);
   });
@@ -93,7 +94,10 @@ describe('UpdateService: the failure policy', () => {
   it('fails before the stop without touching Klipper: it runs on, and the journal says failed', async () => {
     const job = voronJob({ policy: { onFailure: 'rollback' } });
     const fake = healthyPrinter(job);
-    fake.shell.buildFailures.set(job.mcus[1]!.kconfigHash, { code: 2, output: 'region FLASH overflowed\n' });
+    fake.shell.buildFailures.set(job.instances[0]!.mcus[1]!.kconfigHash, {
+      code: 2,
+      output: 'region FLASH overflowed\n',
+    });
 
     const result = await runJob(fake, job);
 
@@ -102,7 +106,7 @@ describe('UpdateService: the failure policy', () => {
     expect(fake.events.filter((e) => e.startsWith('klipper.') || e.startsWith('git.checkout'))).toEqual([]);
     expect(after(fake, 'moonraker.queue start')).toEqual([
       'moonraker.queue start',
-      'journal.write failed build queuePaused=false',
+      'journal.write failed build queuesPaused=-',
     ]);
   });
 });
@@ -167,7 +171,7 @@ describe('UpdateService: I1 as the printer saw it', () => {
 
   it('never starts Klipper while a board answers another version: a resumed rollback', async () => {
     const job = voronJob();
-    const journal = unfinishedJournal(job, { phase: 'rollback', step: 'rollback', queuePaused: false });
+    const journal = unfinishedJournal(job, { phase: 'rollback', step: 'rollback', queuesPaused: [] });
     const fake = crashedMidFlash(job, journal);
     fake.boards.board('host').state = { mode: 'app', version: V13.version };
     fake.boards.board('mcu').state = { mode: 'bootloader' };

@@ -15,11 +15,11 @@ describe('UpdateService: resuming an update an earlier worker left', () => {
   it('records the update in history.json when it finds the work done (the rollback target stays known)', async () => {
     const job = voronJob();
     const verified = Object.fromEntries(
-      job.mcus.map((m) => [m.name, { state: 'verified' as const, attempts: 1 }]),
+      job.instances[0]!.mcus.map((m) => [m.name, { state: 'verified' as const, attempts: 1 }]),
     );
     const fake = healthyPrinter(job, V13);
     fake.journal.content = JSON.stringify(
-      unfinishedJournal(job, { step: 'start', queuePaused: false }, verified),
+      unfinishedJournal(job, { step: 'start', queuesPaused: [] }, verified),
     );
 
     const result = await runJob(fake, job);
@@ -50,7 +50,7 @@ describe('UpdateService: resuming an update an earlier worker left', () => {
     'holds a stopped printer whose resumed update fails before the journal is open (%s, %s), touching nothing',
     async (_what, onFailure, setup, reason) => {
       const job = voronJob({ policy: { onFailure } });
-      const held = unfinishedJournal(job, { status: 'held', step: 'verify', queuePaused: false });
+      const held = unfinishedJournal(job, { status: 'held', step: 'verify', queuesPaused: [] });
       const fake = crashedMidFlash(job, held);
       setup(fake);
       scriptFlashes(fake, ['ok']);

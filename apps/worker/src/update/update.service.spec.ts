@@ -29,7 +29,7 @@ describe('UpdateService: the steps per mode', () => {
       'probe.install',
       'git.fetch',
       'journal.write in-progress preflight',
-      'journal.write in-progress preflight queuePaused=true',
+      'journal.write in-progress preflight queuesPaused=f1-printer-01',
       'moonraker.queue pause',
       'backup config',
       ...buildEvents(V13.version),
@@ -40,7 +40,7 @@ describe('UpdateService: the steps per mode', () => {
       ...FLASH_ORDER.flatMap((name) => flashEvents(name)),
       'klipper.start',
       'moonraker.queue start',
-      'journal.write done done queuePaused=false',
+      'journal.write done done queuesPaused=-',
       `history.append ${V12.version} -> ${V13.version}`,
     ]);
     expect(parsePrinterUpdateResult(result)).toEqual(result);
@@ -54,8 +54,9 @@ describe('UpdateService: the steps per mode', () => {
       needsAttention: undefined,
     });
     expect(result.mcus).toEqual(
-      job.mcus.map((m) => ({
+      job.instances[0]!.mcus.map((m) => ({
         name: m.name,
+        instance: job.printerId,
         versionBefore: V12.version,
         versionAfter: V13.version,
         flashAttempts: 1,

@@ -41,9 +41,15 @@ export type FlashProfile = Pick<
 
 export type FlashMethodChoice = { remote: true; method: FlashMethod } | { remote: false; reason: string };
 
-/** How printer.cfg names the MCU, which is how operators know it. */
+/**
+ * How printer.cfg names the MCU, which is how operators know it; on a host with several Klipper
+ * instances the printer comes first (`printer-2 [mcu]`, from the key `printer-2:mcu`).
+ */
 export function mcuLabel(name: string): string {
-  return name === 'mcu' ? '[mcu]' : `[mcu ${name}]`;
+  const split = name.lastIndexOf(':');
+  const section = name.slice(split + 1);
+  const label = section === 'mcu' ? '[mcu]' : `[mcu ${section}]`;
+  return split < 0 ? label : `${name.slice(0, split)} ${label}`;
 }
 
 const INSTALL_KATAPULT = 'or install Katapult on it so Lockstep can reach its bootloader remotely';

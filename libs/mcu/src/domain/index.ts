@@ -23,3 +23,4 @@ export * from './update-vocabulary';
 export { fieldName } from './field-error';
 export * from './flash-run';
 export * from './tool-prerequisites';
+export * from './host-instances';

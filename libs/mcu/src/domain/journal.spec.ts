@@ -134,8 +134,8 @@ describe('parseJournal', () => {
       ['to.version', undefined, 'to.version: missing'],
       ['to.commit', undefined, 'to.commit: unexpected value undefined'],
       ['to.ref', undefined, 'to.ref: unexpected value undefined'],
-      ['klipperWasRunning', undefined, 'klipperWasRunning: true or false, got undefined'],
-      ['queuePaused', undefined, 'queuePaused: true or false, got undefined'],
+      ['wasRunning', undefined, 'wasRunning: a list of printer ids, got undefined'],
+      ['queuesPaused', undefined, 'queuesPaused: a list of printer ids, got undefined'],
       ['mcus', undefined, 'mcus: missing'],
       [
         'mcus.mcu.state',
@@ -167,8 +167,8 @@ describe('parseJournal', () => {
       ['to', [], 'to: missing'],
       ['to.commit', 42, 'to.commit: unexpected value 42'],
       ['to.ref', 13, 'to.ref: unexpected value 13'],
-      ['klipperWasRunning', 'true', 'klipperWasRunning: true or false, got "true"'],
-      ['queuePaused', 0, 'queuePaused: true or false, got 0'],
+      ['wasRunning', true, 'wasRunning: a list of printer ids, got true'],
+      ['queuesPaused', ['voron-1', 'a b'], 'queuesPaused.1: unexpected value "a b"'],
       ['mcus', [], 'mcus: missing'],
       ['mcus', 'mcu', 'mcus: missing'],
       ['mcus.mcu', null, 'mcus.mcu: missing'],
@@ -331,14 +331,19 @@ describe('openJournal', () => {
       from: V13,
       to: TO_13,
       mcus: MCUS,
-      klipperWasRunning: false,
+      wasRunning: [],
       now: NOW,
       ...patch,
     });
 
   it('starts fresh from what the printer runs', () => {
-    const previous: Journal = { ...flashingJournal(), status: 'done', phase: 'rollback', queuePaused: true };
-    expect(open({ resume: false, previous, from: V12, klipperWasRunning: true })).toEqual({
+    const previous: Journal = {
+      ...flashingJournal(),
+      status: 'done',
+      phase: 'rollback',
+      queuesPaused: ['voron-1'],
+    };
+    expect(open({ resume: false, previous, from: V12, wasRunning: ['voron-1'] })).toEqual({
       jobId: JOB_A,
       leaseToken: 'lease-new',
       printerId: 'voron-1',
@@ -348,8 +353,8 @@ describe('openJournal', () => {
       step: 'preflight',
       from: V12,
       to: TO_13,
-      klipperWasRunning: true,
-      queuePaused: false,
+      wasRunning: ['voron-1'],
+      queuesPaused: [],
       mcus: Object.fromEntries(MCUS.map((name) => [name, { state: 'pending', attempts: 0 }])),
       updatedAt: '2026-11-28T08:00:00.000Z',
     });
@@ -369,11 +374,11 @@ describe('openJournal', () => {
       leaseToken: 'lease-new',
       status: 'in-progress',
       phase,
-      // from, step, klipperWasRunning and queuePaused are the old journal's, not the arguments'.
+      // from, step, wasRunning and queuesPaused are the old journal's, not the arguments'.
       from: V12,
       step: 'flash',
-      klipperWasRunning: true,
-      queuePaused: true,
+      wasRunning: ['voron-1'],
+      queuesPaused: ['voron-1'],
       mcus: { ...flashingJournal().mcus, sb2209: { state: 'pending', attempts: 0 } },
       updatedAt: '2026-11-28T08:00:00.000Z',
     });
@@ -404,8 +409,8 @@ describe('openJournal', () => {
         step: 'flash',
         from: V12,
         to,
-        klipperWasRunning: true,
-        queuePaused: true,
+        wasRunning: ['voron-1'],
+        queuesPaused: ['voron-1'],
         mcus: {
           host: { state: 'pending', attempts: 0 },
           mcu: { state: 'pending', attempts: 0 },

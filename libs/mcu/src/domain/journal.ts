@@ -1,4 +1,5 @@
 import { FieldError } from './field-error';
+import { HOST_MCU_KEY } from './host-instances';
 import { validateGitRef } from './git-ref';
 import { assertSafeVersion } from './klipper-version';
 import { isFullCommitId } from './ref-resolution';
@@ -54,9 +55,11 @@ export interface Journal {
   /** What the printer ran before the job (the rollback target). */
   from: JournalVersion;
   to: JournalVersion & { ref: string };
-  klipperWasRunning: boolean;
-  /** Lockstep paused Moonraker's job queue and resumes it when the update ends. */
-  queuePaused: boolean;
+  /** The instances (printer ids) whose Klipper ran before the job: only they are started again. */
+  wasRunning: string[];
+  /** The instances whose Moonraker job queue Lockstep paused; it resumes them when the update ends. */
+  queuesPaused: string[];
+  /** By host MCU key (`mcu`, or `printer-2:mcu` on a host with several instances). */
   mcus: Record<string, JournalMcu>;
   reason?: string;
   updatedAt: string;
@@ -94,9 +97,12 @@ function text(pattern: { test(value: string): boolean }) {
   };
 }
 
-function bool(value: unknown, name: string): boolean {
-  if (typeof value !== 'boolean') throw new FieldError(name, `true or false, got ${JSON.stringify(value)}`);
-  return value;
+const PRINTER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+function printerIds(value: unknown, name: string): string[] {
+  if (!Array.isArray(value) || value.length > 64)
+    throw new FieldError(name, `a list of printer ids, got ${JSON.stringify(value)}`);
+  return value.map((id, i) => text(PRINTER_ID)(id, `${name}.${i}`));
 }
 
 /** A version and commit read back from the host: both reach git and paths, so both are checked. */
@@ -112,8 +118,7 @@ function parseMcus(value: unknown): Record<string, JournalMcu> {
   if (!isObject(value)) throw new FieldError('mcus', 'missing');
   const mcus: Record<string, JournalMcu> = {};
   for (const [name, entry] of Object.entries(value)) {
-    if (!/^[A-Za-z0-9_-]{1,32}$/.test(name))
-      throw new FieldError('mcus', `bad MCU name ${JSON.stringify(name)}`);
+    if (!HOST_MCU_KEY.test(name)) throw new FieldError('mcus', `bad MCU name ${JSON.stringify(name)}`);
     if (!isObject(entry)) throw new FieldError(`mcus.${name}`, 'missing');
     const attempts = entry.attempts;
     if (typeof attempts !== 'number' || !Number.isInteger(attempts) || attempts < 0 || attempts > 100)
@@ -148,7 +153,7 @@ export function parseJournal(content: string | null): JournalRead {
     const journal: Journal = {
       jobId: field(value, 'jobId', text(JOB_ID)),
       leaseToken: value.leaseToken === undefined ? '' : field(value, 'leaseToken', text(/^.{0,300}$/s)),
-      printerId: field(value, 'printerId', text(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)),
+      printerId: field(value, 'printerId', text(PRINTER_ID)),
       mode: field(value, 'mode', oneOf(UPDATE_MODES)),
       status: field(value, 'status', oneOf(JOURNAL_STATUSES)),
       phase:
@@ -159,8 +164,8 @@ export function parseJournal(content: string | null): JournalRead {
         ...parseJournalVersion(to, 'to'),
         ref: validateGitRef(text(/^.{1,200}$/s)(to.ref, 'to.ref'), 'to.ref'),
       },
-      klipperWasRunning: field(value, 'klipperWasRunning', bool),
-      queuePaused: field(value, 'queuePaused', bool),
+      wasRunning: field(value, 'wasRunning', printerIds),
+      queuesPaused: field(value, 'queuesPaused', printerIds),
       mcus: parseMcus(value.mcus),
       ...(typeof value.reason === 'string' ? { reason: value.reason } : {}),
       updatedAt: field(value, 'updatedAt', text(/^\d{4}-\d\d-\d\dT[0-9:.]+Z$/)),
@@ -236,7 +241,7 @@ export function openJournal(input: {
   from: JournalVersion;
   to: JournalVersion & { ref: string };
   mcus: readonly string[];
-  klipperWasRunning: boolean;
+  wasRunning: readonly string[];
   now: Date;
 }): Journal {
   const { owner, previous } = input;
@@ -258,8 +263,8 @@ export function openJournal(input: {
     step: resumed?.step ?? 'preflight',
     from: resumed ? resumed.from : input.from,
     to: input.to,
-    klipperWasRunning: resumed ? resumed.klipperWasRunning : input.klipperWasRunning,
-    queuePaused: resumed?.queuePaused ?? false,
+    wasRunning: resumed ? [...resumed.wasRunning] : [...input.wasRunning],
+    queuesPaused: resumed ? [...resumed.queuesPaused] : [],
     mcus,
     updatedAt: input.now.toISOString(),
   };

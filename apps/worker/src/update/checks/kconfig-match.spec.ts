@@ -78,7 +78,7 @@ describe('preflight: the Kconfig each board reports against the one the job buil
       reports(f, { mcu: MAINBOARD_DFU_MINIMAL, ebb36: TOOLBOARD_500K_MINIMAL }),
     );
 
-    const failure = await checkKconfigsMatch(run, true).then(
+    const failure = await checkKconfigsMatch(run, run.instances).then(
       () => null,
       (error: Error & { details: { mcu?: string; hint?: string } }) => error,
     );
@@ -95,7 +95,7 @@ describe('preflight: the Kconfig each board reports against the one the job buil
   it('skips boards whose firmware reports no Kconfig (older than Klipper PR #7357), with no warning', async () => {
     const { run } = await atPreflight();
 
-    await expect(checkKconfigsMatch(run, true)).resolves.toBeUndefined();
+    await expect(checkKconfigsMatch(run, run.instances)).resolves.toBeUndefined();
 
     expect(run.warnings).toEqual([]);
   });
@@ -121,7 +121,7 @@ describe('preflight: the Kconfig each board reports against the one the job buil
       reports(f, { mcu: MAINBOARD_DFU_MINIMAL });
     });
 
-    await expect(checkKconfigsMatch(run, true)).rejects.toMatchObject({
+    await expect(checkKconfigsMatch(run, run.instances)).rejects.toMatchObject({
       message: expect.stringContaining(
         "[mcu] runs firmware built with another Kconfig than the job's (as its identify data says)",
       ),
@@ -137,7 +137,7 @@ describe('preflight: the Kconfig each board reports against the one the job buil
       reports(f, { mcu: MAINBOARD_MINIMAL });
     });
 
-    await expect(checkKconfigsMatch(run, false)).resolves.toBeUndefined();
+    await expect(checkKconfigsMatch(run, [])).resolves.toBeUndefined();
 
     expect(run.warnings).toEqual([
       "the Kconfig of [mcu probe] was not compared with the board's: the board did not answer identify ([mcu probe] probe identify exited with 1: no answer to identify within 2 s)",
@@ -147,7 +147,7 @@ describe('preflight: the Kconfig each board reports against the one the job buil
   it('warns about a report it cannot read and compares nothing from it', async () => {
     const { run } = await atPreflight((f) => reports(f, { mcu: 'CONFIG_MCU="`reboot`"\n' }));
 
-    await expect(checkKconfigsMatch(run, true)).resolves.toBeUndefined();
+    await expect(checkKconfigsMatch(run, run.instances)).resolves.toBeUndefined();
 
     expect(run.warnings).toEqual([
       "the Kconfig of [mcu] was not compared with the board's: the minimal Kconfig of [mcu]:1: CONFIG_MCU: backtick in a string value",
@@ -161,7 +161,7 @@ describe('preflight: the Kconfig each board reports against the one the job buil
     });
     expect(run.requirePlan().steps.find((s) => s.mcu === 'mcu')?.upToDate).toBe(true);
 
-    await expect(checkKconfigsMatch(run, true)).resolves.toBeUndefined();
+    await expect(checkKconfigsMatch(run, run.instances)).resolves.toBeUndefined();
     expect(fake.events).toEqual([]);
   });
 
@@ -173,7 +173,7 @@ describe('preflight: the Kconfig each board reports against the one the job buil
     await runUpTo(run, fake, 'preflight');
     expect(run.stoppedKlipper).toBe(true);
 
-    await expect(checkKconfigsMatch(run, false)).resolves.toBeUndefined();
+    await expect(checkKconfigsMatch(run, [])).resolves.toBeUndefined();
 
     expect(fake.calls).toEqual([]);
   });
@@ -189,7 +189,7 @@ describe('preflight: the Kconfig each board reports against the one the job buil
         f.boards.board('mcu').constants = { MCU: 'stm32f103xe', CLOCK_FREQ: 72000000 };
       });
 
-      await expect(checkKconfigsMatch(run, running)).rejects.toMatchObject({
+      await expect(checkKconfigsMatch(run, running ? run.instances : [])).rejects.toMatchObject({
         step: 'preflight',
         message: expect.stringMatching(
           /^\[mcu\] runs firmware built with another Kconfig than the job's \(.*\): CONFIG_MCU is "stm32f103xe" on the board, "stm32f446xx" in the job's Kconfig \(micro-controller\); CONFIG_CLOCK_FREQ is 72000000 on the board, 180000000 in the job's Kconfig \(clock\)$/,
@@ -206,7 +206,7 @@ describe('preflight: the Kconfig each board reports against the one the job buil
       f.boards.board('mcu').constants = { MCU: 'stm32f446xx', CLOCK_FREQ: 180000000 };
     });
 
-    await expect(checkKconfigsMatch(run, true)).resolves.toBeUndefined();
+    await expect(checkKconfigsMatch(run, run.instances)).resolves.toBeUndefined();
     expect(run.warnings).toEqual([]);
   });
 });

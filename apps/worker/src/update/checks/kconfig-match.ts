@@ -4,12 +4,12 @@ import {
   describeKconfigDifference,
   KconfigError,
   mcuLabel,
+  type HostMcu,
   type KconfigDifference,
-  type ValidatedMcu,
 } from '@lockstep/mcu';
 import { RemoteCommandError } from '../../host/remote-command-error';
 import { UpdateFailure } from '../errors';
-import type { UpdateRun } from '../update-run';
+import type { RunInstance, UpdateRun } from '../update-run';
 
 /** A long list helps no one: a board and a Kconfig this far apart are not the same board. */
 const DIFFERENCES_NAMED = 10;
@@ -25,29 +25,31 @@ interface Report {
 
 /**
  * What each board says of the Kconfig it was built with (its minimal Kconfig, and the constants
- * Klipper declares from it): Klipper's word (through Moonraker) while Klipper runs, since klippy
- * holds the serial devices then; the board's own identify data otherwise, or for an MCU a Klipper
- * that is not ready has not identified. Absent: the board could not be asked (a warning).
+ * Klipper declares from it): Klipper's word (through its instance's Moonraker) while that
+ * instance's Klipper runs, since klippy holds the serial devices then; the board's own identify
+ * data otherwise, or for an MCU a Klipper that is not ready has not identified. Absent: the
+ * board could not be asked (a warning).
  */
 async function reportedKconfigs(
   run: UpdateRun,
-  mcus: readonly ValidatedMcu[],
-  klipperActive: boolean,
+  mcus: readonly HostMcu[],
+  active: readonly RunInstance[],
 ): Promise<Map<string, Report>> {
   const reports = new Map<string, Report>();
-  const ask: ValidatedMcu[] = [];
-  if (klipperActive) {
-    const { ready, kconfigs, constants } = await run.host.moonraker.mcuKconfigs(mcus.map((m) => m.name));
-    for (const mcu of mcus) {
-      const text = kconfigs[mcu.name] ?? null;
+  const ask = mcus.filter((m) => !active.some((i) => i.printerId === m.instance));
+  for (const instance of active) {
+    const own = mcus.filter((m) => m.instance === instance.printerId);
+    if (own.length === 0) continue;
+    const { ready, kconfigs, constants } = await instance.moonraker.mcuKconfigs(own.map((m) => m.configName));
+    for (const mcu of own) {
+      const text = kconfigs[mcu.configName] ?? null;
       if (ready || text !== null)
-        reports.set(mcu.name, { text, constants: constants[mcu.name] ?? {}, from: 'Klipper' });
+        reports.set(mcu.name, { text, constants: constants[mcu.configName] ?? {}, from: 'Klipper' });
       else ask.push(mcu);
     }
-  } else {
-    ask.push(...mcus);
   }
   for (const mcu of ask) {
+    const klipperActive = active.some((i) => i.printerId === mcu.instance);
     try {
       const { kconfig, constants } = await run.host.boards.identify('preflight', mcu);
       reports.set(mcu.name, {
@@ -67,7 +69,7 @@ async function reportedKconfigs(
   return reports;
 }
 
-function mismatch(mcu: ValidatedMcu, report: Report, differences: KconfigDifference[]): string {
+function mismatch(mcu: HostMcu, report: Report, differences: KconfigDifference[]): string {
   const named = differences.slice(0, DIFFERENCES_NAMED).map(describeKconfigDifference);
   const more = differences.length - named.length;
   const source = report.from === 'Klipper' ? 'as Klipper reports it' : 'as its identify data says';
@@ -85,16 +87,16 @@ function mismatch(mcu: ValidatedMcu, report: Report, differences: KconfigDiffere
  * boots or answers. A resumed update whose Klipper is already stopped skips it: its boards may
  * sit in their bootloaders.
  */
-export async function checkKconfigsMatch(run: UpdateRun, klipperActive: boolean): Promise<void> {
+export async function checkKconfigsMatch(run: UpdateRun, active: readonly RunInstance[]): Promise<void> {
   if (run.stoppedKlipper) return;
   // In flash order, as the operator will meet them.
   const mcus = run
     .requirePlan()
     .steps.filter((s) => !s.upToDate)
-    .map((s) => run.mcus.find((m) => m.name === s.mcu)!);
+    .map((s) => run.mcu(s.mcu));
   if (mcus.length === 0) return;
-  const reports = await reportedKconfigs(run, mcus, klipperActive);
-  const mismatches: { mcu: ValidatedMcu; text: string }[] = [];
+  const reports = await reportedKconfigs(run, mcus, active);
+  const mismatches: { mcu: HostMcu; text: string }[] = [];
   for (const mcu of mcus) {
     const report = reports.get(mcu.name);
     if (!report) continue;

@@ -8,9 +8,15 @@ import type { UpdateRun } from '../update-run';
  * pause the job queue or confirm Klippy afterwards would leave the printer half-checked.
  */
 export async function checkMoonrakerAccess(run: UpdateRun): Promise<void> {
-  const { moonraker } = run.host;
-  const problem = moonrakerAccessProblem(await moonraker.access(), moonraker.apiKeyDatabase);
-  if (problem) {
-    throw new UpdateFailure('preflight', problem.reason, { hint: problem.hint, outcome: 'failed-preflight' });
+  for (const { printerId, moonraker } of run.instances) {
+    const problem = moonrakerAccessProblem(await moonraker.access(), moonraker.apiKeyDatabase);
+    if (problem) {
+      const reason = run.instances.length > 1 ? `${printerId}: ${problem.reason}` : problem.reason;
+      throw new UpdateFailure('preflight', reason, {
+        instance: printerId,
+        hint: problem.hint,
+        outcome: 'failed-preflight',
+      });
+    }
   }
 }

@@ -22,7 +22,7 @@ describe('backup', () => {
     const fake = healthyPrinter(job);
     fake.journal.content = JSON.stringify(unfinishedJournal(job, { step: 'build', status: 'interrupted' }));
     const run = newRun(fake, job);
-    if (backedUp) fake.shell.backups.add(run.jobId);
+    if (backedUp) fake.shell.backups.add(`${run.jobId}/${job.printerId}`);
     await runUpTo(run, fake, 'backup');
 
     await backup(run);

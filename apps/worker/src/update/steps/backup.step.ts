@@ -3,21 +3,25 @@ import type { UpdateRun } from '../update-run';
 import type { Step } from './step';
 
 /**
- * A copy of the printer's configuration folder, taken once per job before anything changes:
- * written under a temporary name and renamed, so a job that resumes finds a whole backup or none.
+ * A copy of each instance's configuration folder (`<printer id>.config.tar.gz`), taken once per
+ * job before anything changes: written under a temporary name and renamed, so a job that resumes
+ * finds a whole backup or none.
  */
 export async function backup(run: UpdateRun): Promise<void> {
   await run.enter('backup', 'backing up the printer configuration');
   const { shell } = run.host;
-  const configFile = shell.path(run.job.paths.printerConfig);
-  const configDir = configFile.slice(0, configFile.lastIndexOf('/'));
   const dir = `${shell.lockstepDir}/backups/${run.jobId}`;
-  const [final, partial] = [`${dir}/config.tar.gz`, `${dir}/config.tar.gz.partial`].map(shellQuote);
-  await shell.check(
-    'backup',
-    'backing up the printer configuration',
-    `test -e ${final} || { mkdir -p ${shellQuote(dir)} && tar -czf ${partial} -C ${shellQuote(configDir)} . && mv -f ${partial} ${final}; }`,
-  );
+  for (const instance of run.instances) {
+    const configFile = shell.path(instance.spec.printerConfig);
+    const configDir = configFile.slice(0, configFile.lastIndexOf('/'));
+    const name = `${dir}/${instance.printerId}.config.tar.gz`;
+    const [final, partial] = [name, `${name}.partial`].map(shellQuote);
+    await shell.check(
+      'backup',
+      'backing up the printer configuration',
+      `test -e ${final} || { mkdir -p ${shellQuote(dir)} && tar -czf ${partial} -C ${shellQuote(configDir)} . && mv -f ${partial} ${final}; }`,
+    );
+  }
 }
 
 export const backupStep: Step = { name: 'backup', run: backup };

@@ -11,7 +11,7 @@ import type { Step } from './step';
  */
 export async function connect(run: UpdateRun): Promise<Finish | void> {
   await run.enter('connect', 'checking the host');
-  const { git, shell, probe, journal, klipper } = run.host;
+  const { git, shell, probe, journal } = run.host;
   run.hostVersion = await git.describe('connect');
   run.start = journalStart(await journal.read(), journal.path);
   if (run.start.kind === 'needs-attention') {
@@ -23,7 +23,7 @@ export async function connect(run: UpdateRun): Promise<Finish | void> {
   if (run.start.kind === 'resume') {
     const previous = run.start.previous;
     run.from = previous.from;
-    run.stoppedKlipper = reachedStop(previous) && !(await klipper.isActive());
+    run.stoppedKlipper = reachedStop(previous) && (await run.activeInstances()).length === 0;
     run.log.info(
       { journal: previous.jobId, status: previous.status, step: previous.step, from: previous.from.version },
       'resuming an unfinished update',

@@ -160,7 +160,8 @@ async function flashBoard(
       const link = await run.host.boards.canLink(mcu.canInterface ?? 'can0');
       if (link.exists && link.up) bridgeBitrate = link.bitrate;
     }
-    const id = `flash-${mcu.name}-${entry.attempts + 1}-${run.clock.now()}`;
+    // A host MCU key's ':' cannot name a file.
+    const id = `flash-${mcu.name.replace(':', '.')}-${entry.attempts + 1}-${run.clock.now()}`;
     Object.assign(entry, { attempts: entry.attempts + 1, state: 'flashing', run: id });
     record.flashAttempts = entry.attempts;
     await run.saveJournal();
@@ -200,11 +201,13 @@ export async function flashBoards(
   const steps = run.requirePlan().steps;
   for (const [index, planStep] of steps.entries()) {
     await run.hooks.checkpoint();
+    const mcu = run.mcu(planStep.mcu);
     await run.enter(step, `${mcuLabel(planStep.mcu)}: ${planStep.flashMethod}`, {
+      instance: mcu.instance,
       mcu: planStep.mcu,
       fraction: index / steps.length,
     });
-    await flashBoard(run, run.mcu(planStep.mcu), planStep.flashMethod, goal.version, step);
+    await flashBoard(run, mcu, planStep.flashMethod, goal.version, step);
   }
 }
 

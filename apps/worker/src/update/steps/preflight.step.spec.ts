@@ -51,7 +51,7 @@ describe('preflight: checks before anything changes', () => {
 
     expect(fake.events).toEqual([
       'journal.write in-progress preflight',
-      'journal.write in-progress preflight queuePaused=true',
+      'journal.write in-progress preflight queuesPaused=f1-printer-01',
       'moonraker.queue pause',
     ]);
     expect(fake.journal.current).toEqual({
@@ -64,8 +64,8 @@ describe('preflight: checks before anything changes', () => {
       step: 'preflight',
       from: V12,
       to: TARGET,
-      klipperWasRunning: true,
-      queuePaused: true,
+      wasRunning: ['f1-printer-01'],
+      queuesPaused: ['f1-printer-01'],
       mcus: Object.fromEntries(run.mcus.map((m) => [m.name, { state: 'pending', attempts: 0 }])),
       updatedAt: '2026-11-27T10:00:00.000Z',
     });
@@ -205,7 +205,7 @@ describe('preflight: I4, never interrupt a print', () => {
     const job = voronJob();
     const { fake, run } = await atPreflight(job, (f) => {
       f.journal.content = JSON.stringify(
-        unfinishedJournal(job, { status: 'interrupted', step: 'build', queuePaused: true }),
+        unfinishedJournal(job, { status: 'interrupted', step: 'build', queuesPaused: [job.printerId] }),
       );
       f.moonraker.queue = 'ready';
     });
@@ -213,7 +213,7 @@ describe('preflight: I4, never interrupt a print', () => {
     await preflight(run);
 
     expect(fake.events).toEqual(['journal.write in-progress build', 'moonraker.queue pause']);
-    expect(fake.journal.current?.queuePaused).toBe(true);
+    expect(fake.journal.current?.queuesPaused).toEqual([job.printerId]);
     expect(fake.moonraker.queue).toBe('paused');
   });
 
@@ -294,7 +294,7 @@ describe('preflight: I4, never interrupt a print', () => {
 
     await expect(preflight(run)).resolves.toBeUndefined();
 
-    expect(run.journal?.klipperWasRunning).toBe(false);
+    expect(run.journal?.wasRunning).toEqual([]);
     expect(run.warnings).toEqual([
       "could not pause Moonraker's job queue: probe moonraker exited with 1: GET /server/job_queue/status: [Errno 111] Connection refused",
     ]);

@@ -6,8 +6,8 @@ import { checkHostHelper } from '../checks/host-helper';
 import { checkToolInterpreter } from '../checks/tool-interpreter';
 import { fetchPrebuilt } from '../prebuilt';
 import { UpdateFailure } from '../errors';
-import { pauseJobQueue, waitUntilIdle } from '../print-guard';
-import type { Finish, UpdateRun } from '../update-run';
+import { busyPrinter, pauseJobQueue, waitUntilIdle } from '../print-guard';
+import type { Finish, RunInstance, UpdateRun } from '../update-run';
 import type { Step } from './step';
 
 function refuse(message: string, details: { mcu?: string; hint: string }): UpdateFailure {
@@ -35,11 +35,17 @@ async function checkCanInterfaces(run: UpdateRun): Promise<void> {
   }
 }
 
-/** Every board answers where the inventory says it is (CAN nodes only while klippy does not hold the bus). */
-async function checkDevicesPresent(run: UpdateRun, klipperActive: boolean): Promise<void> {
-  const { shell, moonraker, boards } = run.host;
-  const klippyReady = klipperActive && (await moonraker.klippyState())?.state === 'ready';
+/**
+ * Every board answers where the inventory says it is (CAN nodes only while their instance's
+ * klippy does not hold the bus).
+ */
+async function checkDevicesPresent(run: UpdateRun, active: readonly RunInstance[]): Promise<void> {
+  const { shell, boards } = run.host;
+  const ready = new Set<string>();
+  for (const instance of active)
+    if ((await instance.moonraker.klippyState())?.state === 'ready') ready.add(instance.printerId);
   for (const mcu of run.mcus) {
+    const klippyReady = ready.has(mcu.instance);
     if (mcu.serial) {
       if (!(await shell.pathExists(mcu.serial))) {
         throw refuse(`${mcuLabel(mcu.name)} ${mcu.serial} is not present`, {
@@ -93,9 +99,9 @@ export async function preflight(run: UpdateRun): Promise<Finish | void> {
   await checkCanInterfaces(run);
   await checkToolInterpreter(run);
   await checkHostHelper(run);
-  const klipperActive = await run.host.klipper.isActive();
-  if (!run.stoppedKlipper) await checkDevicesPresent(run, klipperActive);
-  await checkKconfigsMatch(run, klipperActive);
+  const active = await run.activeInstances();
+  if (!run.stoppedKlipper) await checkDevicesPresent(run, active);
+  await checkKconfigsMatch(run, active);
   await fetchPrebuilt(run, 'preflight');
   run.journal = openJournal({
     owner: { jobId: run.jobId, leaseToken: run.leaseToken, printerId: run.job.printerId, mode: run.job.mode },
@@ -104,7 +110,7 @@ export async function preflight(run: UpdateRun): Promise<Finish | void> {
     from: run.from,
     to: target,
     mcus: run.mcus.map((m) => m.name),
-    klipperWasRunning: klipperActive,
+    wasRunning: active.map((i) => i.printerId),
     now: run.clock.date(),
   });
   await run.saveJournal();
@@ -116,9 +122,14 @@ export async function preflight(run: UpdateRun): Promise<Finish | void> {
   if (busy) {
     return {
       outcome: 'skipped-busy',
-      failure: new UpdateFailure('preflight', `the printer is ${busy.busy}; it was left alone`, {
-        hint: 'update it after the print, or give the job a later wait-for-idle deadline',
-      }),
+      failure: new UpdateFailure(
+        'preflight',
+        `${busyPrinter(run, busy)} is ${busy.busy}; it was left alone`,
+        {
+          instance: busy.instance,
+          hint: 'update it after the print, or give the job a later wait-for-idle deadline',
+        },
+      ),
     };
   }
 }

@@ -7,17 +7,27 @@ import {
 } from '@lockstep/mcu';
 import { UpdateFailure } from '../errors';
 import { memoryConfigSource } from '../memory-config-source';
-import type { UpdateRun } from '../update-run';
+import type { RunInstance, UpdateRun } from '../update-run';
 import type { Step } from './step';
 
+/** Names the printer on a host with several instances, where each has its own printer.cfg. */
+function whose(run: UpdateRun, instance: RunInstance): string {
+  return run.instances.length > 1 ? `${instance.printerId}: ` : '';
+}
+
 /**
- * Reads printer.cfg with its includes and checks it declares exactly the inventory's MCUs. CAN
- * nodes get klippy's own node ids, so an id the probe assigns is the one klippy will assign
- * again and no node ever takes another's.
+ * Reads each instance's printer.cfg with its includes and checks it declares exactly that
+ * instance's MCUs. CAN nodes get klippy's own node ids, so an id the probe assigns is the one
+ * klippy will assign again and no node ever takes another's.
  */
 export async function readConfig(run: UpdateRun): Promise<void> {
   await run.enter('read-config', 'reading printer.cfg');
-  const entry = run.host.shell.path(run.job.paths.printerConfig);
+  for (const instance of run.instances) await readInstanceConfig(run, instance);
+}
+
+async function readInstanceConfig(run: UpdateRun, instance: RunInstance): Promise<void> {
+  const { printerConfig } = instance.spec;
+  const entry = run.host.shell.path(printerConfig);
   let configured: McuConfig[];
   try {
     const { files } = await run.host.probe.run<{ files: Record<string, string> }>('read-config', [
@@ -29,17 +39,20 @@ export async function readConfig(run: UpdateRun): Promise<void> {
   } catch (error) {
     throw new UpdateFailure(
       'read-config',
-      `cannot read ${run.job.paths.printerConfig}: ${(error as Error).message}`,
+      `${whose(run, instance)}cannot read ${printerConfig}: ${(error as Error).message}`,
       {
+        instance: instance.printerId,
         outcome: 'failed-preflight',
         hint: 'fix printer.cfg (Klipper would refuse it too), then run the update again',
       },
     );
   }
-  for (const [name, id] of klippyCanNodeIds(configured)) run.nodeIds.set(name, id);
-  const problems = printerConfigProblems(configured, run.mcus);
+  const byName = new Map(instance.mcus.map((m) => [m.configName, m.name]));
+  for (const [name, id] of klippyCanNodeIds(configured)) run.nodeIds.set(byName.get(name) ?? name, id);
+  const problems = printerConfigProblems(configured, instance.spec.mcus);
   if (problems.length > 0) {
-    throw new UpdateFailure('read-config', problems.join('; '), {
+    throw new UpdateFailure('read-config', `${whose(run, instance)}${problems.join('; ')}`, {
+      instance: instance.printerId,
       outcome: 'failed-preflight',
       hint: "make the printer's inventory and printer.cfg name the same MCUs at the same addresses",
     });

@@ -69,8 +69,12 @@ export async function resolveTarget(run: UpdateRun): Promise<void> {
   await run.enter('resolve-target', 'resolving the target');
   const target = run.job.mode === 'rollback' ? await rollbackTarget(run) : await updateTarget(run);
   run.target = target;
-  const current = await run.host.moonraker.mcuVersions(run.mcus.map((m) => m.name));
-  for (const [name, version] of Object.entries(current)) run.record(name).versionBefore = version;
+  const current: Record<string, string | null> = {};
+  for (const instance of run.instances) {
+    const reported = await instance.moonraker.mcuVersions(instance.mcus.map((m) => m.configName));
+    for (const mcu of instance.mcus) current[mcu.name] = reported[mcu.configName] ?? null;
+  }
+  for (const [key, version] of Object.entries(current)) run.record(key).versionBefore = version;
   run.plan = buildPlanFor(run.mcus, current, target.version);
 }
 

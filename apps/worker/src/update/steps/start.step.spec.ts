@@ -103,7 +103,7 @@ describe('start', () => {
 
   it('leaves a Klipper that was not running before the update stopped, its MCUs verified', async () => {
     const { fake, run } = await atStart();
-    run.journal!.klipperWasRunning = false;
+    run.journal!.wasRunning = [];
 
     await startKlipper(run, run.requireTarget());
 

@@ -2,17 +2,20 @@ import type { UpdateStep } from '@lockstep/contracts';
 import { mcuLabel, versionsMatch, type JournalVersion } from '@lockstep/mcu';
 import { lastLines } from '../../host/remote-command-error';
 import { UpdateFailure } from '../errors';
-import type { UpdateRun } from '../update-run';
+import type { RunInstance, UpdateRun } from '../update-run';
 import type { Step } from './step';
 
 const READY_POLL_MS = 500;
 
 /** Waits until Klippy leaves `startup`; its state and message then, or the last seen at the deadline. */
-async function waitForKlippy(run: UpdateRun): Promise<{ state: string; message: string }> {
+async function waitForKlippy(
+  run: UpdateRun,
+  instance: RunInstance,
+): Promise<{ state: string; message: string }> {
   const deadline = run.clock.now() + run.job.deadlines.readySeconds * 1000;
   let klippy = { state: 'startup', message: 'Moonraker reported no Klippy state' };
   while (run.clock.now() < deadline) {
-    klippy = (await run.host.moonraker.klippyState()) ?? klippy;
+    klippy = (await instance.moonraker.klippyState()) ?? klippy;
     if (klippy.state !== 'startup' && klippy.state !== 'disconnected') break;
     await run.clock.sleep(READY_POLL_MS);
   }
@@ -20,37 +23,35 @@ async function waitForKlippy(run: UpdateRun): Promise<{ state: string; message: 
 }
 
 /**
- * Starts Klipper (only ever after verify), waits until Klippy is ready, and checks that Klipper
- * itself reports every MCU at the host's version. A Klipper that was not running before the
- * update is left stopped: the update never starts a printer an operator had stopped.
+ * Starts one instance's Klipper, waits until its Klippy is ready, and checks that Klipper itself
+ * reports each of the instance's MCUs at the host's version.
  */
-export async function startKlipper(
+async function startInstance(
   run: UpdateRun,
+  instance: RunInstance,
   goal: JournalVersion,
-  step: UpdateStep = 'start',
+  step: UpdateStep,
 ): Promise<void> {
-  if (run.journal && !run.journal.klipperWasRunning) {
-    await run.enter(step, 'Klipper was not running before the update: left stopped, every MCU verified');
-    run.startedVerified = true;
-    return;
-  }
-  await run.enter(step, 'starting Klipper');
-  const { klipper, moonraker } = run.host;
-  await klipper.start(step);
-  const klippy = await waitForKlippy(run);
+  const several = run.instances.length > 1;
+  await run.enter(step, several ? `starting Klipper of ${instance.printerId}` : 'starting Klipper', {
+    instance: instance.printerId,
+  });
+  await instance.klipper.start(step);
+  const klippy = await waitForKlippy(run, instance);
   if (klippy.state !== 'ready') {
     throw new UpdateFailure(
       step,
-      `Klipper did not become ready (${klippy.state}): ${klippy.message.split('\n')[0]}`,
+      `${several ? `${instance.printerId}: ` : ''}Klipper did not become ready (${klippy.state}): ${klippy.message.split('\n')[0]}`,
       {
+        instance: instance.printerId,
         output: lastLines(klippy.message),
         hint: "read klippy.log on the host: every MCU runs the host's version, so the cause is elsewhere",
       },
     );
   }
-  const reported = await moonraker.mcuVersions(run.mcus.map((m) => m.name));
-  const wrong = run.mcus.filter((m) => {
-    const version = reported[m.name];
+  const reported = await instance.moonraker.mcuVersions(instance.mcus.map((m) => m.configName));
+  const wrong = instance.mcus.filter((m) => {
+    const version = reported[m.configName];
     return version === null || version === undefined || !versionsMatch(version, goal.version);
   });
   if (wrong.length > 0) {
@@ -63,6 +64,24 @@ export async function startKlipper(
       },
     );
   }
+}
+
+/**
+ * Starts Klipper (only ever after verify, which read every MCU of every instance at the host's
+ * version) on each instance that ran before the update, one after the other. An instance an
+ * operator had stopped is left stopped: the update never starts a printer that was not running.
+ */
+export async function startKlipper(
+  run: UpdateRun,
+  goal: JournalVersion,
+  step: UpdateStep = 'start',
+): Promise<void> {
+  const wasRunning = run.journal ? run.journal.wasRunning : run.instances.map((i) => i.printerId);
+  const starting = run.instances.filter((i) => wasRunning.includes(i.printerId));
+  if (starting.length === 0) {
+    await run.enter(step, 'Klipper was not running before the update: left stopped, every MCU verified');
+  }
+  for (const instance of starting) await startInstance(run, instance, goal, step);
   run.startedVerified = true;
 }
 

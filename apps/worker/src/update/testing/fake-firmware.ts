@@ -171,7 +171,10 @@ export class FakeRunner {
   private parse(id: string): { mcu: string; attempt: string } {
     const match = /^flash-(.+)-(\d+)-\d+$/.exec(id);
     if (!match) throw new Error(`the fake runner only runs flashes, not ${id}`);
-    return { mcu: match[1]!, attempt: match[2]! };
+    // The run id has the host MCU key's ':' as '.' (an MCU name has no '.').
+    const name = match[1]!;
+    const mcu = this.host.mcus.some((m) => m.name === name) ? name : name.replace(/\.([^.]*)$/, ':$1');
+    return { mcu, attempt: match[2]! };
   }
 
   /** A run an earlier processing started (found in its journal): it ends at `endsAt` as `script` says. */

@@ -17,7 +17,7 @@ describe('the fake printer host is strict', () => {
   it('refuses members of the host classes it does not fake', () => {
     const fake = healthyPrinter(job);
 
-    expect(() => Reflect.get(fake.services.moonraker, 'request')).toThrow(
+    expect(() => Reflect.get(fake.services.instances[0]!.moonraker, 'request')).toThrow(
       'MoonrakerClient.request is not faked: teach testing/fake-host.ts what the host does for it',
     );
     expect(() => Reflect.get(fake.services.store, 'versions')).toThrow('FirmwareStore.versions is not faked');
@@ -42,7 +42,7 @@ describe('the fake printer host is strict', () => {
     fake.loseLease((call) => call === 'klipper.isActive');
 
     await expect(fake.services.git.describe('connect')).resolves.toBe(V12.version);
-    await expect(fake.services.klipper.isActive()).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(fake.services.instances[0]!.klipper.isActive()).rejects.toBeInstanceOf(LeaseLostError);
     await expect(fake.services.git.describe('connect')).rejects.toBeInstanceOf(LeaseLostError);
     expect(fake.calls).toEqual(['git.describe']);
     expect(fake.blocked).toEqual(['klipper.isActive', 'git.describe']);
@@ -94,7 +94,7 @@ describe('the fake klipper service records what the boards answered at every sta
     fake.git.headCommit = V13.commit;
     fake.boards.board('ebb36').state = { mode: 'app', version: V13.version };
 
-    await fake.services.klipper.start('start');
+    await fake.services.instances[0]!.klipper.start('start');
 
     expect(fake.klipper.starts).toEqual([
       {

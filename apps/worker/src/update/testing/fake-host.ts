@@ -1,14 +1,16 @@
 import { createHash } from 'node:crypto';
-import type { UpdateStep } from '@lockstep/contracts';
+import type { PrinterUpdateJob, UpdateStep } from '@lockstep/contracts';
 import {
   BUILD_DICT_MARK,
   BUILD_SHA_MARK,
   firmwareArtifact,
   HOST_HELPER_PROTOCOL,
   helperStatusArgv,
+  hostMcus,
+  moonrakerDatabasePath,
   userlandMachine,
   type HostHelperStatus,
-  type ValidatedMcu,
+  type HostMcu,
 } from '@lockstep/mcu';
 import type { BoardProbe } from '../../host/board-probe';
 import type { DetachedRunner } from '../../host/detached-runner';
@@ -46,7 +48,7 @@ class FakeShell {
   readonly can = new Map<string, number | null>();
   usb: string[] = [];
   backupFails: string | null = null;
-  /** Jobs whose configuration backup is on the host. */
+  /** `<job>/<printer id>` of each configuration backup on the host. */
   readonly backups = new Set<string>();
   /** Every build run: the firmware version and Kconfig hash from OUT, what came on stdin, its deadline. */
   readonly builds: { version: string; hash: string; kconfig: string | undefined; timeoutSeconds?: number }[] =
@@ -147,16 +149,18 @@ class FakeShell {
   }
 
   async check(step: UpdateStep, what: string, command: string): Promise<string> {
-    const job = /\/backups\/([^/ ]+)\/config\.tar\.gz /.exec(command)?.[1];
-    if (what !== 'backing up the printer configuration' || job === undefined) {
+    const backup = /\/backups\/([^/ ]+\/[^/ ]+)\.config\.tar\.gz /.exec(command)?.[1];
+    if (what !== 'backing up the printer configuration' || backup === undefined) {
       this.host.call(`shell.check ${what}`);
       throw new Error(`the fake printer host does not know the command for "${what}"`);
     }
     // The command takes the backup unless the job's backup is already there (a whole one).
-    if (this.backups.has(job)) return '';
-    this.host.effect('backup config');
+    if (this.backups.has(backup)) return '';
+    this.host.effect(
+      this.host.instances.length > 1 ? `backup config ${backup.split('/')[1]}` : 'backup config',
+    );
     if (this.backupFails) throw new RemoteCommandError(step, what, remoteFailure(2, this.backupFails));
-    this.backups.add(job);
+    this.backups.add(backup);
     return '';
   }
 
@@ -225,8 +229,11 @@ export class FakeHost {
   readonly shell = new FakeShell(this);
   readonly probe = new FakeProbe(this);
   readonly git = new FakeGit(this);
-  readonly klipper = new FakeKlipper(this);
-  readonly moonraker = new FakeMoonraker(this);
+  /** Every MCU of the job's instances, keyed on the host as the run keys them. */
+  readonly mcus: readonly HostMcu[];
+  readonly printerId: string;
+  /** Each instance's klipper unit and Moonraker, in the job's order. */
+  readonly instances: { printerId: string; klipper: FakeKlipper; moonraker: FakeMoonraker }[];
   readonly journal = new FakeJournal(this);
   readonly store = new FakeStore(this);
   readonly runner = new FakeRunner(this);
@@ -236,21 +243,50 @@ export class FakeHost {
   private leaseLost = false;
 
   constructor(
-    readonly mcus: readonly ValidatedMcu[],
-    readonly printerId: string,
+    job: PrinterUpdateJob,
     readonly clock = new FakeClock(),
   ) {
+    this.printerId = job.printerId;
+    this.mcus = hostMcus(job.instances);
+    const several = job.instances.length > 1;
+    this.instances = job.instances.map((instance) => {
+      const tag = several ? `[${instance.printerId}]` : '';
+      const mcus = this.mcus.filter((m) => m.instance === instance.printerId);
+      const klipper = new FakeKlipper(this, instance.service, mcus, tag);
+      const database = moonrakerDatabasePath(this.shell.path(instance.printerConfig), HOME);
+      const moonraker = new FakeMoonraker(this, klipper, mcus, tag, database);
+      return { printerId: instance.printerId, klipper, moonraker };
+    });
     this.services = {
       shell: strict<PrinterHost>('PrinterHost', this.shell),
       probe: strict<HostProbe>('HostProbe', this.probe),
       git: strict<GitRepository>('GitRepository', this.git),
-      moonraker: strict<MoonrakerClient>('MoonrakerClient', this.moonraker),
-      klipper: strict<KlipperService>('KlipperService', this.klipper),
+      instances: this.instances.map((i) => ({
+        printerId: i.printerId,
+        moonraker: strict<MoonrakerClient>('MoonrakerClient', i.moonraker),
+        klipper: strict<KlipperService>('KlipperService', i.klipper),
+      })),
       journal: strict<JournalRepository>('JournalRepository', this.journal),
       store: strict<FirmwareStore>('FirmwareStore', this.store),
       runner: strict<DetachedRunner>('DetachedRunner', this.runner),
       boards: strict<BoardProbe>('BoardProbe', this.boards),
     };
+  }
+
+  /** The first (on a single-instance host: the only) instance's klipper unit. */
+  get klipper(): FakeKlipper {
+    return this.instances[0]!.klipper;
+  }
+
+  /** The first (on a single-instance host: the only) instance's Moonraker. */
+  get moonraker(): FakeMoonraker {
+    return this.instances[0]!.moonraker;
+  }
+
+  instance(printerId: string): { klipper: FakeKlipper; moonraker: FakeMoonraker } {
+    const instance = this.instances.find((i) => i.printerId === printerId);
+    if (!instance) throw new Error(`the fake host has no instance ${printerId}`);
+    return instance;
   }
 
   /** Every call goes through here: the lease guard, then the call log. */

@@ -116,7 +116,8 @@ export class FakeJournal {
 function changes(before: Journal, after: Journal): string {
   const parts: string[] = [];
   if (before.phase !== after.phase) parts.push(`phase=${after.phase}`);
-  if (before.queuePaused !== after.queuePaused) parts.push(`queuePaused=${after.queuePaused}`);
+  if (before.queuesPaused.join() !== after.queuesPaused.join())
+    parts.push(`queuesPaused=${after.queuesPaused.join(',') || '-'}`);
   for (const [name, entry] of Object.entries(after.mcus)) {
     const old = before.mcus[name];
     if (old?.state !== entry.state || old.attempts !== entry.attempts)

@@ -7,7 +7,9 @@ import {
   type PrintActivity,
 } from '@lockstep/mcu';
 import { RemoteCommandError } from '../../host/remote-command-error';
+import type { HostMcu } from '@lockstep/mcu';
 import type { FakeHost } from './fake-host';
+import type { FakeKlipper } from './fake-klipper';
 import { remoteFailure } from './host-layout';
 
 export type PrintState = { print_stats?: string; idle_timeout?: string };
@@ -26,8 +28,6 @@ export class FakeMoonraker {
   startupMs = 1000;
   /** What Moonraker says an MCU runs, where that differs from what the board itself answers. */
   readonly reports = new Map<string, string | null>();
-  /** Where the client has the probe read Moonraker's API key. */
-  readonly apiKeyDatabase = '/home/pi/printer_data/database/moonraker-sql.db';
   /**
    * How Moonraker's authorization takes the worker: as a trusted client, or only with the API key
    * the probe reads on the host (`problem`: why it cannot). A 401 `status` refuses even the key.
@@ -35,10 +35,25 @@ export class FakeMoonraker {
    */
   authorization: { apiKey: false } | { apiKey: true; problem?: string } = { apiKey: false };
 
-  constructor(private readonly host: FakeHost) {}
+  /**
+   * One instance's Moonraker: it answers for `klipper` and the instance's `mcus` (by printer.cfg
+   * name); its calls carry the instance's printer id where the host has several.
+   */
+  constructor(
+    private readonly host: FakeHost,
+    private readonly klipper: FakeKlipper,
+    private readonly mcus: readonly HostMcu[],
+    private readonly tag = '',
+    readonly apiKeyDatabase = '/home/pi/printer_data/database/moonraker-sql.db',
+  ) {}
+
+  /** The host key of the instance's MCU that printer.cfg names `name`. */
+  private key(name: string): string {
+    return this.mcus.find((m) => m.configName === name)?.name ?? name;
+  }
 
   async access(): Promise<MoonrakerAccess> {
-    this.host.call('moonraker.access');
+    this.host.call(`moonraker${this.tag}.access`);
     if (!this.up) return { kind: 'unreachable' };
     const status = this.statusFor(MOONRAKER_ACCESS_QUERY);
     // A 401 makes the client retry with the key, so a lasting one is a refusal of the key too.
@@ -55,7 +70,8 @@ export class FakeMoonraker {
   }
 
   private klippyReady(): boolean {
-    const { klipper, clock } = this.host;
+    const { klipper } = this;
+    const { clock } = this.host;
     return (
       klipper.active &&
       clock.now() >= (klipper.startedAt ?? -Infinity) + this.startupMs &&
@@ -72,7 +88,7 @@ export class FakeMoonraker {
   }
 
   async printActivity(klipperActive: boolean): Promise<PrintActivity> {
-    this.host.call('moonraker.printActivity');
+    this.host.call(`moonraker${this.tag}.printActivity`);
     const status = this.statusFor(PRINT_STATE_QUERY);
     const state = typeof this.print === 'function' ? this.print(this.host.clock.now()) : this.print;
     const body = Object.fromEntries(
@@ -82,20 +98,20 @@ export class FakeMoonraker {
       ? null
       : status !== 200
         ? { status, body: { error: { code: status, message: 'Unauthorized' } } }
-        : !this.host.klipper.active
+        : !this.klipper.active
           ? { status: 503, body: { error: { code: 503, message: 'Klippy Host not connected' } } }
           : { status: 200, body: { result: { status: body } } };
     return printActivity(answer, klipperActive);
   }
 
   async queueState(step: UpdateStep): Promise<string | null> {
-    this.host.call('moonraker.queueState');
+    this.host.call(`moonraker${this.tag}.queueState`);
     if (!this.up) throw this.unreachable(step, '/server/job_queue/status');
     return this.statusFor('/server/job_queue/status') === 200 ? this.queue : null;
   }
 
   private async post(step: UpdateStep, path: string, queue: string, event: string): Promise<void> {
-    this.host.effect(event);
+    this.host.effect(event.replace('moonraker', `moonraker${this.tag}`));
     if (!this.up) throw this.unreachable(step, path);
     const status = this.statusFor(path);
     if (status !== 200) throw new Error(`Moonraker answered HTTP ${status} to POST ${path}`);
@@ -111,8 +127,9 @@ export class FakeMoonraker {
   }
 
   async klippyState(): Promise<{ state: string; message: string } | null> {
-    this.host.call('moonraker.klippyState');
-    const { klipper, clock } = this.host;
+    this.host.call(`moonraker${this.tag}.klippyState`);
+    const { klipper } = this;
+    const { clock } = this.host;
     if (!this.up || this.statusFor('/printer/info') !== 200 || !klipper.active) return null;
     if (clock.now() < (klipper.startedAt ?? -Infinity) + this.startupMs)
       return { state: 'startup', message: 'Printer is not ready' };
@@ -124,19 +141,19 @@ export class FakeMoonraker {
     kconfigs: Record<string, string | null>;
     constants: Record<string, Record<string, unknown>>;
   }> {
-    this.host.call('moonraker.mcuKconfigs');
+    this.host.call(`moonraker${this.tag}.mcuKconfigs`);
     const ready = this.up && this.statusFor('/printer/objects/query') === 200 && this.klippyReady();
     return {
       ready,
       kconfigs: Object.fromEntries(
         mcus.map((name) => {
-          const board = this.host.boards.board(name);
+          const board = this.host.boards.board(this.key(name));
           return [name, ready && board.state.mode === 'app' ? (board.kconfig ?? null) : null];
         }),
       ),
       constants: Object.fromEntries(
         mcus.map((name) => {
-          const board = this.host.boards.board(name);
+          const board = this.host.boards.board(this.key(name));
           return [name, ready && board.state.mode === 'app' ? (board.constants ?? {}) : {}];
         }),
       ),
@@ -144,11 +161,11 @@ export class FakeMoonraker {
   }
 
   async mcuVersions(mcus: readonly string[]): Promise<Record<string, string | null>> {
-    this.host.call('moonraker.mcuVersions');
+    this.host.call(`moonraker${this.tag}.mcuVersions`);
     const ready = this.up && this.statusFor('/printer/objects/query') === 200 && this.klippyReady();
     return Object.fromEntries(
       mcus.map((name) => {
-        const board = this.host.boards.now(name);
+        const board = this.host.boards.now(this.key(name));
         const version = this.reports.has(name)
           ? this.reports.get(name)!
           : board.mode === 'app'

@@ -5,8 +5,10 @@ import {
   type PrinterUpdateResult,
 } from '@lockstep/contracts';
 import { validJobInput } from '@lockstep/contracts/src/fixtures/printer-update-jobs';
-import type { Journal, JournalMcu, JournalVersion } from '@lockstep/mcu';
+import { hostMcus, type Journal, type JournalMcu, type JournalVersion } from '@lockstep/mcu';
+import { voronInventory } from '@lockstep/mcu/src/domain/fixtures/inventory';
 import { V12, V13, V14 } from '@lockstep/mcu/src/domain/fixtures/journal';
+import { F446_USB_KATAPULT } from '@lockstep/mcu/src/domain/fixtures/kconfigs';
 import {
   PRINTER_CFG,
   TOOLHEAD_CFG,
@@ -50,7 +52,7 @@ export const printingUntil =
  * The Klipper checkout has v0.12.0 and v0.13.0 tagged; `git fetch` brings v0.14.0.
  */
 export function healthyPrinter(job: PrinterUpdateJob, at: JournalVersion = V12): FakeHost {
-  const fake = new FakeHost(job.mcus, job.printerId);
+  const fake = new FakeHost(job);
   const { git, shell, boards } = fake;
   for (const v of [V12, V13, V14]) git.describes.set(v.commit, v.version);
   git.headCommit = at.commit;
@@ -59,7 +61,7 @@ export function healthyPrinter(job: PrinterUpdateJob, at: JournalVersion = V12):
   git.refs.set('refs/remotes/origin/master', V13.commit);
   git.upstream.set('refs/tags/v0.14.0', V14.commit);
   git.upstream.set('refs/remotes/origin/master', V14.commit);
-  for (const mcu of job.mcus) {
+  for (const mcu of fake.mcus) {
     boards.boards.set(mcu.name, { state: { mode: 'app', version: at.version }, flashes: [] });
     if (mcu.serial) shell.devices.add(mcu.serial);
     const bitrate = mcu.parsedKconfig.canBitrate;
@@ -135,10 +137,10 @@ export function unfinishedJournal(
     step: 'flash',
     from: { ...V12 },
     to: { ...TARGET },
-    klipperWasRunning: true,
-    queuePaused: true,
+    wasRunning: job.instances.map((i) => i.printerId),
+    queuesPaused: job.instances.map((i) => i.printerId),
     mcus: Object.fromEntries(
-      job.mcus.map((m) => [m.name, mcus[m.name] ?? { state: 'pending', attempts: 0 }]),
+      hostMcus(job.instances).map((m) => [m.name, mcus[m.name] ?? { state: 'pending', attempts: 0 }]),
     ),
     updatedAt: '2026-11-27T09:40:00.000Z',
     ...patch,
@@ -153,7 +155,8 @@ export function crashedMidFlash(job: PrinterUpdateJob, journal: Journal): FakeHo
   fake.git.headCommit = V13.commit;
   fake.store.stock(V12.version, V12.commit);
   fake.store.stock(V13.version, V13.commit, '2026-11-27T09:30:00.000Z');
-  fake.moonraker.queue = journal.queuePaused ? 'paused' : 'ready';
+  for (const instance of fake.instances)
+    instance.moonraker.queue = journal.queuesPaused.includes(instance.printerId) ? 'paused' : 'ready';
   return fake;
 }
 
@@ -189,3 +192,61 @@ export const flashEvents = (name: string, step = 'flash', attempt = 1): string[]
 
 /** The voron printer's boards in flash order. */
 export const FLASH_ORDER = ['host', 'mcu', 'probe', 'ebb36', 'sb2209'];
+
+/** A host with three Klipper instances (KIAUH), the printers' ids in order. */
+export const FARM_HOST_PRINTERS = ['voron-a', 'voron-b', 'voron-c'];
+
+const mainboard = (serial: string): Record<string, unknown> => ({
+  name: 'mcu',
+  kind: 'usb-stm32',
+  bootloader: 'katapult',
+  serial: `/dev/serial/by-id/usb-Klipper_stm32f446xx_${serial}-if00`,
+  kconfig: F446_USB_KATAPULT,
+});
+
+const instanceCfg = (n: number): string => `/home/pi/printer_${n}_data/config/printer.cfg`;
+
+/**
+ * The update job of a host with three instances, `patch` applied: voron-a has the Linux MCU, a
+ * mainboard and a CAN toolboard, voron-b a mainboard (the same board and Kconfig as voron-a's) and
+ * an RP2040 probe, voron-c a mainboard.
+ */
+export function farmHostJob(patch: Record<string, unknown> = {}): PrinterUpdateJob {
+  const [host, probe, ebb36] = ['host', 'probe', 'ebb36'].map((n) =>
+    voronInventory().find((m) => m.name === n),
+  );
+  const { mcus: _mcus, ...input } = validJobInput();
+  const instance = (n: number, mcus: unknown[]): Record<string, unknown> => ({
+    printerId: FARM_HOST_PRINTERS[n - 1],
+    service: `klipper-${n}`,
+    printerConfig: `~/printer_${n}_data/config/printer.cfg`,
+    moonrakerPort: 7124 + n,
+    mcus,
+  });
+  return parsePrinterUpdateJob({
+    ...input,
+    printerId: 'f1-host-01',
+    instances: [
+      instance(1, [host, mainboard('3B0029001951303432323631'), ebb36]),
+      instance(2, [mainboard('2A0031000F51353531383234'), probe]),
+      instance(3, [mainboard('1F0043000551303530373533')]),
+    ],
+    ...patch,
+  });
+}
+
+/** The farm host of `farmHostJob` as it should be: each instance's printer.cfg, all else as healthyPrinter. */
+export function healthyFarmHost(job: PrinterUpdateJob, at: JournalVersion = V12): FakeHost {
+  const fake = healthyPrinter(job, at);
+  const section = (name: string, address: string): string =>
+    `[mcu${name === 'mcu' ? '' : ` ${name}`}]\n${address}\n`;
+  fake.probe.files = Object.fromEntries(
+    job.instances.map((instance, i) => [
+      instanceCfg(i + 1),
+      instance.mcus
+        .map((m) => section(m.name, m.canbusUuid ? `canbus_uuid: ${m.canbusUuid}` : `serial: ${m.serial}`))
+        .join('\n'),
+    ]),
+  );
+  return fake;
+}

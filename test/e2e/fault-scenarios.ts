@@ -14,6 +14,7 @@ import {
 import {
   hostSpec,
   inventoryWithMainboardKconfig,
+  boardOfMcu,
   isBoardFlash,
   printerJob,
   UpdateQueue,
@@ -30,6 +31,7 @@ export const HOST_DIFFERENCES = [
   'moonraker-api-key',
   'kconfig-differs',
   'usb-can-bridge',
+  'multi-instance',
 ] as const;
 export type HostDifference = (typeof HOST_DIFFERENCES)[number];
 
@@ -83,8 +85,11 @@ export interface ScenarioReport {
   flashedBlind: string[];
   warnings: string[];
   finalState: {
+    /** Every instance's klippy state (one when they all agree). */
     klippy: string;
+    /** Klipper runs on the host (on any of its instances). */
     klipperActive: boolean;
+    everyKlipperActive: boolean;
     hostVersion: string;
     mcus: Record<string, string>;
   };
@@ -387,6 +392,27 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
     reason: /\[mcu\] is the USB-to-CAN bridge: after its flash can0 did not come back/,
     hint: /allow-hotplug can0/,
   },
+  {
+    name: 'three Klipper instances on one host, the second printing: waits for it, then all three updated and started',
+    fault: 'multi-instance',
+    farm: { profile: 'multi' },
+    faults: [{ kind: 'printing', instance: '2', durationMs: 5000 }],
+    job: () => ({ policy: { ...hold, waitForIdleUntil: soon(120) } }),
+    outcome: 'updated',
+    klipperRunning: true,
+    flashRequests: { rpi: 1, 'mcu-1': 1, 'mcu-2': 1, 'mcu-3': 1, probe: 1, ebb36: 1 },
+  },
+  {
+    name: "three Klipper instances on one host, the second's RP2040 refuses its firmware: the whole host held, no instance started",
+    fault: 'multi-instance',
+    farm: { profile: 'multi' },
+    faults: [{ kind: 'flash-fails', mcu: 'probe' }],
+    outcome: 'held',
+    klipperRunning: false,
+    // The CAN toolboard of the first instance comes after the RP2040 and is never flashed.
+    flashRequests: { probe: 2, ebb36: 0 },
+    reason: /-2 \[mcu probe\] is still in its bootloader after 2 flash attempts/,
+  },
 ];
 
 /** A journal cut off in the middle of a write, as a power cut without fsync leaves it. */
@@ -529,6 +555,7 @@ function trackBoardModes(): { see: (entry: AuditEntry) => void; mode: (mcu: stri
 function flashesSeenByBoards(
   audit: AuditEntry[],
   linuxMcus: Set<string>,
+  boardOf: (runMcu: string) => string,
 ): { requests: Record<string, number>; blind: string[] } {
   const requests: Record<string, number> = {};
   const blind: string[] = [];
@@ -538,9 +565,10 @@ function flashesSeenByBoards(
     const mcu = String(entry.mcu ?? '');
     if (isBoardFlash(entry) || entry.event === 'bootloader-ignored') requests[mcu] = (requests[mcu] ?? 0) + 1;
     const run = entry.event === 'command' ? FLASH_RUN.exec(String(entry.command)) : null;
-    if (run && !started.has(run[1]!) && !linuxMcus.has(run[2]!)) {
+    const board = run ? boardOf(run[2]!) : '';
+    if (run && !started.has(run[1]!) && !linuxMcus.has(board)) {
       started.add(run[1]!);
-      if (['absent', 'rebooting'].includes(boards.mode(run[2]!))) blind.push(run[2]!);
+      if (['absent', 'rebooting'].includes(boards.mode(board))) blind.push(board);
     }
     boards.see(entry);
   }
@@ -548,7 +576,7 @@ function flashesSeenByBoards(
 }
 
 /** The detached run of one flash attempt, in the command that starts it (and every one that waits for it). */
-const FLASH_RUN = /\/\.lockstep\/run\/(flash-([A-Za-z0-9_-]+?)-\d+-\d+)\.log/;
+const FLASH_RUN = /\/\.lockstep\/run\/(flash-([A-Za-z0-9_.-]+?)-\d+-\d+)\.log/;
 
 async function describe(
   host: FarmHost,
@@ -570,7 +598,8 @@ async function describe(
       const run = FLASH_RUN.exec(String(entry.command));
       if (run && !runs.has(run[1]!)) {
         runs.add(run[1]!);
-        flashAttempts[run[2]!] = (flashAttempts[run[2]!] ?? 0) + 1;
+        const board = boardOfMcu(host, run[2]!);
+        flashAttempts[board] = (flashAttempts[board] ?? 0) + 1;
       }
     }
     if (entry.event === 'board-lost') lost.add(mcu);
@@ -584,7 +613,10 @@ async function describe(
       .boards.filter((b) => b.kind === 'linux')
       .map((b) => b.name),
   );
-  const seen = flashesSeenByBoards(audit, linux);
+  const seen = flashesSeenByBoards(audit, linux, (mcu) => boardOfMcu(host, mcu));
+  // Every Klipper instance of the host (one on most): its klippy and whether its unit runs.
+  const units = snapshot.instances.map((i) => snapshot.services[i.klipperUnit] === 'active');
+  const klippies = [...new Set(snapshot.instances.map((i) => i.klippy.state))];
   return {
     fault: scenario.fault,
     scenario: scenario.name,
@@ -596,8 +628,9 @@ async function describe(
     flashedBlind: seen.blind,
     warnings: result?.warnings ?? [],
     finalState: {
-      klippy: snapshot.klippy.state,
-      klipperActive: snapshot.services.klipper === 'active',
+      klippy: klippies.join(','),
+      klipperActive: units.some(Boolean),
+      everyKlipperActive: units.every(Boolean),
       hostVersion: snapshot.hostVersion,
       mcus: Object.fromEntries(snapshot.mcus.map((m) => [m.name, m.version ?? m.mode])),
     },
@@ -633,6 +666,7 @@ export function problems(scenario: FaultScenario, report: ScenarioReport, maxAtt
     const versions = Object.values(report.finalState.mcus);
     if (report.finalState.klippy !== 'ready')
       found.push(`klippy ${report.finalState.klippy} after the job started it`);
+    if (!report.finalState.everyKlipperActive) found.push('an instance of the host was left stopped');
     if (versions.some((v) => v !== report.finalState.hostVersion)) {
       found.push('I1: Klipper runs with an MCU at another version');
     }

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
@@ -13,12 +13,19 @@ import {
   QUEUES,
   type FirmwareBuildJobInput,
   type FirmwareBuildResult,
+  type InstanceSpec,
   type McuSpec,
   type PrinterUpdateJobInput,
   type PrinterUpdateResult,
 } from '@lockstep/contracts';
 import { Farm, type AuditEntry, type FarmHost, type FarmOptions } from '@lockstep/farm';
-import type { SimHostSpec } from '../farm/spec';
+import {
+  boardSection,
+  simInstances,
+  type SimBoardSpec,
+  type SimHostSpec,
+  type SimInstance,
+} from '../farm/spec';
 
 export const REPO_ROOT = join(__dirname, '..', '..');
 export const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -36,11 +43,10 @@ export function hostKeyLine(host: FarmHost, type: 'ed25519' | 'ecdsa' = 'ed25519
   return `${algorithm} ${key}`;
 }
 
-/** The inventory of a simulated printer, as the API would send it in a job. */
-export function inventory(host: FarmHost): McuSpec[] {
-  const spec = hostSpec(host);
-  return spec.boards.map((board) => ({
-    name: board.name,
+/** Boards as the inventory names them in a job: by their printer.cfg name. */
+function mcuSpecs(boards: readonly SimBoardSpec[]): McuSpec[] {
+  return boards.map((board) => ({
+    name: boardSection(board),
     kind: board.kind,
     bootloader: board.bootloader,
     ...(board.kind === 'linux'
@@ -51,6 +57,42 @@ export function inventory(host: FarmHost): McuSpec[] {
     ...(board.sdcardBoard ? { sdcardBoard: board.sdcardBoard } : {}),
     kconfig: board.kconfig,
   }));
+}
+
+/** The inventory of a simulated printer (a single-instance host), as the API would send it in a job. */
+export function inventory(host: FarmHost): McuSpec[] {
+  return mcuSpecs(hostSpec(host).boards);
+}
+
+/** The printer id these tests give a host's instance: the host's, with the KIAUH instance name. */
+export function instancePrinterId(host: FarmHost, instance: Pick<SimInstance, 'name'>): string {
+  const spec = hostSpec(host);
+  return `${spec.farmId}-${host.name}${instance.name === null ? '' : `-${instance.name}`}`;
+}
+
+/** The Klipper instances of a simulated host as a job names them, each with its own MCUs. */
+export function hostInstances(host: FarmHost): InstanceSpec[] {
+  const spec = hostSpec(host);
+  return simInstances(spec).map((instance) => ({
+    printerId: instancePrinterId(host, instance),
+    service: instance.klipperUnit,
+    printerConfig: `~/${relative(`/home/${spec.user.name}`, instance.printerConfig)}`,
+    moonrakerPort: instance.moonrakerPort,
+    mcus: mcuSpecs(instance.boards),
+  }));
+}
+
+/**
+ * The simulated board behind an MCU as a job result or flash run names it: its printer.cfg name
+ * on a single-instance host, `<printer id>:<name>` (or `.` for `:` in a run id) on one with several.
+ */
+export function boardOfMcu(host: FarmHost, key: string): string {
+  const instances = simInstances(hostSpec(host));
+  if (instances.length === 1) return instances[0]!.boards.find((b) => b.section === key)?.name ?? key;
+  const split = Math.max(key.lastIndexOf(':'), key.lastIndexOf('.'));
+  const [printerId, section] = [key.slice(0, split), key.slice(split + 1)];
+  const instance = instances.find((i) => instancePrinterId(host, i) === printerId);
+  return instance?.boards.find((b) => b.section === section)?.name ?? key;
 }
 
 /**
@@ -95,7 +137,7 @@ export function printerJob(
           },
         }
       : {},
-    mcus: inventory(host),
+    ...(spec.instances ? { instances: hostInstances(host) } : { mcus: inventory(host) }),
     policy: { onFailure: 'hold', maxFlashAttempts: 2, minFreeDiskMb: 50, keepVersions: 3 },
     deadlines: { commandSeconds: 30, buildSeconds: 120, flashSeconds: 30, readySeconds: 30 },
     ...overrides,

@@ -12,9 +12,9 @@ const USAGE = `usage: npm run farm -- <command> [options]
   status [--json] [--farm ID]
                            hosts, reachability, MCUs and their versions
   down [--farm ID]         remove a farm (all farms without --farm)
-  fault set HOST KIND [--mcu NAME] [--count N] [--match RE] [--after-ms MS]
+  fault set HOST KIND [--mcu NAME] [--instance NAME] [--count N] [--match RE] [--after-ms MS]
             [--state printing|paused] [--duration-ms MS] [--bitrate B] [--version V] [--farm ID]
-  fault clear HOST [KIND] [--mcu NAME] [--farm ID]
+  fault clear HOST [KIND] [--mcu NAME] [--instance NAME] [--farm ID]
   fault list               the faults a host can show
   audit HOST [--farm ID]   the host's audit log (JSON lines)
 `;
@@ -130,6 +130,13 @@ async function main(argv: string[]): Promise<number> {
           console.log(
             `${host.name}  ${host.address}  ssh ${host.sshReachable ? 'up' : 'DOWN'}  klipper ${s?.hostVersion ?? '?'}  ${s?.klippy.state ?? host.error}`,
           );
+          if ((s?.instances.length ?? 0) > 1) {
+            for (const instance of s!.instances) {
+              console.log(
+                `    ${instance.klipperUnit.padEnd(12)} ${instance.klippy.state.padEnd(12)} print ${instance.print.state}`,
+              );
+            }
+          }
           for (const mcu of s?.mcus ?? []) {
             console.log(
               `    ${mcu.name.padEnd(8)} ${mcu.kind.padEnd(10)} ${mcu.mode.padEnd(8)} ${mcu.version ?? '-'}`,
@@ -158,6 +165,7 @@ async function main(argv: string[]): Promise<number> {
         const fault = parseFaultSpec({
           kind,
           mcu: stringFlag(flags, 'mcu'),
+          instance: stringFlag(flags, 'instance'),
           count: intFlag(flags, 'count'),
           match: stringFlag(flags, 'match'),
           afterMs: intFlag(flags, 'after-ms'),
@@ -171,7 +179,11 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       if (action === 'clear') {
-        const removed = await host.clearFaults(kind as FaultKind | undefined, stringFlag(flags, 'mcu'));
+        const removed = await host.clearFaults(
+          kind as FaultKind | undefined,
+          stringFlag(flags, 'mcu'),
+          stringFlag(flags, 'instance'),
+        );
         console.log(`${hostName}: cleared ${removed.map((f) => f.kind).join(', ') || 'nothing'}`);
         return 0;
       }

@@ -21,7 +21,14 @@ import { FarmNetwork, listLinks, listNamespaces } from './network';
 import { FARM_ROOT, FARM_SOURCE, HOST_TOOLS, REPO_ROOT, farmDir } from './paths';
 import { buildProfile, type ProfileName } from './profiles';
 import { createRealKlipperUpstream, ensureRealKlipperPackages } from './real-klipper/upstream';
-import { DEFAULT_HOST_TRAITS, HOST_PATHS, type HostTraits, type SimHostSpec } from './spec';
+import {
+  DEFAULT_HOST_TRAITS,
+  HOST_PATHS,
+  simInstances,
+  type HostTraits,
+  type SimHostSpec,
+  type SimInstance,
+} from './spec';
 import { ensureSystemPackages } from './system-packages';
 import type { AuditEntry } from './hostd/audit';
 import type { HostSnapshot } from './hostd/snapshot';
@@ -132,13 +139,33 @@ export class FarmHost {
     throw new Error(`${this.name}: too many symlinks at ${inside}`);
   }
 
-  /** GET or POST to the host's Moonraker API from the root namespace. */
-  async moonraker<T = unknown>(
+  /** The host's spec as the farm wrote it (host.json): boards, instances, traits. */
+  spec(): SimHostSpec {
+    return JSON.parse(readFileSync(join(this.record.hostDir, 'host.json'), 'utf8')) as SimHostSpec;
+  }
+
+  /** The host's Klipper instances with their units, data directories, Moonraker ports and boards. */
+  instances(): SimInstance[] {
+    return simInstances(this.spec());
+  }
+
+  /** GET or POST to the host's Moonraker API (the first instance's, on 7125) from the root namespace. */
+  moonraker<T = unknown>(
     path: string,
     method: 'GET' | 'POST' = 'GET',
     body?: unknown,
   ): Promise<{ status: number; body: T }> {
-    const response = await fetch(`http://${this.address}:7125${path}`, {
+    return this.moonrakerOn<T>(7125, path, method, body);
+  }
+
+  /** GET or POST to the Moonraker listening on that port of the host (one per Klipper instance). */
+  async moonrakerOn<T = unknown>(
+    port: number,
+    path: string,
+    method: 'GET' | 'POST' = 'GET',
+    body?: unknown,
+  ): Promise<{ status: number; body: T }> {
+    const response = await fetch(`http://${this.address}:${port}${path}`, {
       method,
       headers: body === undefined ? undefined : { 'Content-Type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -158,8 +185,9 @@ export class FarmHost {
     return this.request('fault-set', { fault });
   }
 
-  clearFaults(kind?: FaultKind, mcu?: string): Promise<FaultSpec[]> {
-    return this.request('fault-clear', { kind, mcu });
+  /** Clears the faults of that kind, MCU and Klipper instance (any of each left out). */
+  clearFaults(kind?: FaultKind, mcu?: string, instance?: string): Promise<FaultSpec[]> {
+    return this.request('fault-clear', { kind, mcu, instance });
   }
 
   /** Every entry of the host's audit log so far. */
@@ -510,7 +538,8 @@ async function startHost(
     canInterface: profile.canInterface,
     buildSeconds: options.buildSeconds ?? 0.2,
     flashSeconds: options.flashSeconds ?? 0.2,
-    moonrakerPort: 7125,
+    moonrakerPort: profile.instances?.[0]?.moonrakerPort ?? 7125,
+    ...(profile.instances ? { instances: profile.instances } : {}),
     startKlipper: !options.klipperStopped,
     // Real Klipper's history and its checkout (plus a build worktree) take about 800 MB.
     homeSizeMb: options.homeSizeMb ?? (profile.realKlipper ? 1536 : 256),
@@ -538,7 +567,7 @@ async function startHost(
   for (const tool of ['service', 'ip', 'lsusb', 'dfu-util', 'uname']) {
     symlinkSync(join(tools, 'bin', tool), join(hostDir, 'usr-local-bin', tool));
   }
-  writeSystemFiles(hostDir);
+  writeSystemFiles(hostDir, spec);
   // A stock Debian host has an ed25519 and an ecdsa key (and offers ed25519 first).
   const hostKeys = [join(hostDir, 'ssh_host_ed25519_key'), join(hostDir, 'ssh_host_ecdsa_key')];
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', hostKeys[0]!]);
@@ -589,13 +618,26 @@ async function startHost(
   return record;
 }
 
-/** systemd unit files (the Linux MCU's install looks for klipper-mcu's). */
-function writeSystemFiles(hostDir: string): void {
-  const units: Record<string, string> = {
-    'klipper.service': `[Unit]\nDescription=Klipper 3D Printer Firmware SV1\nAfter=network-online.target\n\n[Service]\nUser=${USER.name}\nExecStart=/home/${USER.name}/klippy-env/bin/python /home/${USER.name}/klipper/klippy/klippy.py /home/${USER.name}/printer_data/config/printer.cfg\n`,
-    'klipper-mcu.service': `[Unit]\nDescription=Klipper MCU on Raspberry Pi\nBefore=klipper.service\nConditionFileIsExecutable=/usr/local/bin/klipper_mcu\n\n[Service]\nExecStart=/usr/local/bin/klipper_mcu -r -I /tmp/klipper_host_mcu\n`,
-    'moonraker.service': `[Unit]\nDescription=API Server for Klipper SV1\n\n[Service]\nUser=${USER.name}\nExecStart=/home/${USER.name}/moonraker-env/bin/python /home/${USER.name}/moonraker/moonraker/moonraker.py\n`,
-  };
+/**
+ * systemd unit files (the Linux MCU's install looks for klipper-mcu's): per Klipper instance a
+ * klipper and a moonraker unit, named and pointed at its data directory as KIAUH installs them.
+ */
+function writeSystemFiles(hostDir: string, spec: SimHostSpec): void {
+  const home = `/home/${USER.name}`;
+  const units: Record<string, string> = {};
+  for (const instance of simInstances(spec)) {
+    const data = instance.dataDir;
+    // An instance of several names its own log, API socket and data directory; the single one keeps the defaults.
+    const klippyArgs =
+      instance.name === null ? '' : ` -l ${data}/logs/klippy.log -a ${data}/comms/klippy.sock`;
+    const moonrakerArgs = instance.name === null ? '' : ` -d ${data}`;
+    units[`${instance.klipperUnit}.service`] =
+      `[Unit]\nDescription=Klipper 3D Printer Firmware SV1\nAfter=network-online.target\n\n[Service]\nUser=${USER.name}\nExecStart=${home}/klippy-env/bin/python ${home}/klipper/klippy/klippy.py ${instance.printerConfig}${klippyArgs}\n`;
+    units[`${instance.moonrakerUnit}.service`] =
+      `[Unit]\nDescription=API Server for Klipper SV1\n\n[Service]\nUser=${USER.name}\nExecStart=${home}/moonraker-env/bin/python ${home}/moonraker/moonraker/moonraker.py${moonrakerArgs}\n`;
+  }
+  units['klipper-mcu.service'] =
+    `[Unit]\nDescription=Klipper MCU on Raspberry Pi\nBefore=klipper.service\nConditionFileIsExecutable=/usr/local/bin/klipper_mcu\n\n[Service]\nExecStart=/usr/local/bin/klipper_mcu -r -I /tmp/klipper_host_mcu\n`;
   for (const [name, text] of Object.entries(units))
     writeFileSync(join(hostDir, 'etc', 'systemd-system', name), text);
 }

@@ -10,6 +10,9 @@ export const HOST_FAULTS = [
   'dirty-tree',
 ] as const;
 
+/** Host faults that act on one Klipper instance (its print, klippy or Moonraker): the first when none is named. */
+export const INSTANCE_FAULTS = ['printing'] as const satisfies readonly HostFaultKind[];
+
 export const MCU_FAULTS = [
   'flash-fails',
   'flash-hangs',
@@ -25,8 +28,10 @@ export type FaultKind = HostFaultKind | McuFaultKind;
 
 export interface FaultSpec {
   kind: FaultKind;
-  /** The MCU (printer.cfg short name) an MCU fault applies to. */
+  /** The MCU (board name on the host) an MCU fault applies to. */
   mcu?: string;
+  /** An instance fault's Klipper instance (KIAUH name, e.g. `2`); the host's first when absent. */
+  instance?: string;
   /** How many times the fault triggers before it stops; unlimited when absent. */
   count?: number;
   /** ssh-drop: only commands matching this regular expression are dropped. */
@@ -44,7 +49,8 @@ export interface FaultSpec {
 
 export const FAULT_DESCRIPTIONS: Record<FaultKind, string> = {
   'ssh-drop': 'the SSH connection drops while a command (matching --match) runs',
-  printing: 'a print is running (or paused with --state paused) and finishes after --duration-ms',
+  printing:
+    'a print is running (or paused with --state paused) and finishes after --duration-ms; on the first Klipper instance or --instance NAME',
   'can-bitrate-mismatch': 'the host CAN interface runs at another bitrate than the nodes',
   'disk-full': 'the home file system is full',
   'build-failure': 'firmware builds fail with a compiler error (for one MCU with --mcu)',
@@ -60,6 +66,10 @@ export const FAULT_DESCRIPTIONS: Record<FaultKind, string> = {
 
 export function isHostFault(kind: string): kind is HostFaultKind {
   return (HOST_FAULTS as readonly string[]).includes(kind);
+}
+
+export function isInstanceFault(kind: string): boolean {
+  return (INSTANCE_FAULTS as readonly string[]).includes(kind);
 }
 
 export function isMcuFault(kind: string): kind is McuFaultKind {
@@ -84,6 +94,13 @@ export function parseFaultSpec(input: unknown): FaultSpec {
       throw new Error(`fault.mcu: ${kind} is a host fault`);
     }
     spec.mcu = raw.mcu;
+  }
+  if (raw.instance !== undefined) {
+    if (!isInstanceFault(kind))
+      throw new Error(`fault.instance: ${kind} acts on the host, not on one Klipper instance`);
+    if (typeof raw.instance !== 'string' || !/^[A-Za-z0-9_]{1,32}$/.test(raw.instance))
+      throw new Error('fault.instance: a KIAUH instance name, e.g. 2');
+    spec.instance = raw.instance;
   }
   const positive = (name: string): number | undefined => {
     const value = raw[name];

@@ -1,14 +1,25 @@
 import { createHash } from 'node:crypto';
-import type { SimBoardSpec, SimCanInterface } from './spec';
+import type { SimBoardSpec, SimCanInterface, SimInstanceSpec } from './spec';
 
 export interface PrinterProfile {
   boards: SimBoardSpec[];
+  /** KIAUH's multi-instance layout; absent for the single default instance. */
+  instances?: SimInstanceSpec[];
   canInterface?: SimCanInterface;
   /** The host runs real Klipper (klippy, make, flash-linux.sh, klipper_mcu) from a clone of KLIPPER_SRC. */
   realKlipper?: boolean;
 }
 
-export const PROFILE_NAMES = ['mixed', 'minimal', 'can', 'legacy', 'bridge', 'sdcard', 'real-linux'] as const;
+export const PROFILE_NAMES = [
+  'mixed',
+  'minimal',
+  'can',
+  'legacy',
+  'bridge',
+  'sdcard',
+  'real-linux',
+  'multi',
+] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 export const DEFAULT_CAN_BITRATE = 1_000_000;
@@ -69,8 +80,19 @@ function kconfig(lines: Record<string, string | number | boolean>): string {
   );
 }
 
-function linuxHost(): SimBoardSpec {
-  return {
+/**
+ * Where a board sits on its host, where that differs from a single printer's: its name on the
+ * host, the instance and printer.cfg name it has there, its USB port.
+ */
+interface Placement {
+  name?: string;
+  instance?: string;
+  section?: string;
+  usbPort?: string;
+}
+
+function linuxHost(at: Placement = {}): SimBoardSpec {
+  const board: SimBoardSpec = {
     name: 'rpi',
     kind: 'linux',
     mcuType: 'linux',
@@ -84,10 +106,11 @@ function linuxHost(): SimBoardSpec {
       LINUX_SELECT: true,
     }),
   };
+  return { ...board, ...at };
 }
 
-function stm32f446Usb(seed: string): SimBoardSpec {
-  return {
+function stm32f446Usb(seed: string, at: Placement = {}): SimBoardSpec {
+  const board: SimBoardSpec = {
     name: 'mcu',
     kind: 'usb-stm32',
     mcuType: 'stm32f446xx',
@@ -118,11 +141,12 @@ function stm32f446Usb(seed: string): SimBoardSpec {
       HAVE_BOOTLOADER_REQUEST: true,
     }),
   };
+  return { ...board, ...at };
 }
 
 /** An STM32F446 mainboard without Katapult: flashed through the ST ROM's DFU mode. */
-function stm32f446Dfu(seed: string): SimBoardSpec {
-  const board = stm32f446Usb(seed);
+function stm32f446Dfu(seed: string, at: Placement = {}): SimBoardSpec {
+  const board = stm32f446Usb(seed, at);
   return {
     ...board,
     bootloader: 'dfu',
@@ -206,8 +230,8 @@ function rp2040Katapult(seed: string): SimBoardSpec {
   };
 }
 
-function rp2040Usb(seed: string): SimBoardSpec {
-  return {
+function rp2040Usb(seed: string, at: Placement = {}): SimBoardSpec {
+  const board: SimBoardSpec = {
     name: 'probe',
     kind: 'rp2040',
     mcuType: 'rp2040',
@@ -234,10 +258,11 @@ function rp2040Usb(seed: string): SimBoardSpec {
       HAVE_BOOTLOADER_REQUEST: true,
     }),
   };
+  return { ...board, ...at };
 }
 
-function canToolboard(seed: string, name: string, bitrate: number): SimBoardSpec {
-  return {
+function canToolboard(seed: string, name: string, bitrate: number, at: Placement = {}): SimBoardSpec {
+  const board: SimBoardSpec = {
     name,
     kind: 'can',
     mcuType: 'stm32g0b1xx',
@@ -265,6 +290,7 @@ function canToolboard(seed: string, name: string, bitrate: number): SimBoardSpec
       HAVE_BOOTLOADER_REQUEST: true,
     }),
   };
+  return { ...board, ...at };
 }
 
 /**
@@ -283,8 +309,9 @@ function realLinuxProcess(): SimBoardSpec {
 }
 
 /**
- * The boards of one printer. `seed` names the printer (farm and host) so identities are unique
- * across the farm and stable between runs.
+ * The boards of one printer host. `seed` names the host (farm and host) so identities are unique
+ * across the farm and stable between runs; on a multi-instance host each instance's boards take
+ * their identities from the instance's own seed.
  */
 export function buildProfile(name: ProfileName, seed: string): PrinterProfile {
   const bitrate = DEFAULT_CAN_BITRATE;
@@ -311,6 +338,27 @@ export function buildProfile(name: ProfileName, seed: string): PrinterProfile {
         boards: [linuxHost(), canToolboard(seed, 'mcu', bitrate)],
         canInterface: { name: 'can0', bitrate },
       };
+    case 'multi': {
+      // KIAUH's klipper-1..3 on one host: its one Linux MCU and the CAN adapter serve instance 1;
+      // the other USB boards sit on the Pi's ports and a hub in port 1.1.
+      const of = (instance: string): string => `${seed}/instance-${instance}`;
+      return {
+        instances: [
+          { name: '1', moonrakerPort: 7125 },
+          { name: '2', moonrakerPort: 7126 },
+          { name: '3', moonrakerPort: 7127 },
+        ],
+        boards: [
+          linuxHost({ instance: '1' }),
+          stm32f446Usb(of('1'), { name: 'mcu-1', instance: '1', section: 'mcu', usbPort: '1.2' }),
+          canToolboard(of('1'), 'ebb36', bitrate, { instance: '1' }),
+          stm32f446Dfu(of('2'), { name: 'mcu-2', instance: '2', section: 'mcu', usbPort: '1.3' }),
+          rp2040Usb(of('2'), { instance: '2', usbPort: '1.1.2' }),
+          stm32f446Usb(of('3'), { name: 'mcu-3', instance: '3', section: 'mcu', usbPort: '1.1.3' }),
+        ],
+        canInterface: { name: 'can0', bitrate },
+      };
+    }
     case 'mixed':
       return {
         boards: [

@@ -9,8 +9,15 @@ export type SimBoardKind = 'linux' | 'usb-stm32' | 'rp2040' | 'can' | 'usb-can-b
 export type SimBootloader = 'katapult' | 'dfu' | 'rp2040-rom' | 'sdcard' | 'none';
 
 export interface SimBoardSpec {
-  /** printer.cfg short name: `mcu` for [mcu], NAME for [mcu NAME]. */
+  /**
+   * The board's name on the host, unique there (audit log, control requests, Kconfig files,
+   * snapshots); also its printer.cfg name unless `section` gives another.
+   */
   name: string;
+  /** The Klipper instance (SimInstanceSpec.name) whose printer.cfg declares it; absent on a single-instance host. */
+  instance?: string;
+  /** printer.cfg short name: `mcu` for [mcu], NAME for [mcu NAME]; `name` when absent. */
+  section?: string;
   kind: SimBoardKind;
   /** CONFIG_MCU of the firmware the board takes, e.g. stm32f446xx, rp2040, linux. */
   mcuType: string;
@@ -67,6 +74,13 @@ export const DEFAULT_HOST_TRAITS: HostTraits = {
   machine: 'native',
 };
 
+/** One Klipper instance of a KIAUH multi-instance host. */
+export interface SimInstanceSpec {
+  /** KIAUH's instance name ('1', '2', …): units `klipper-NAME` and `moonraker-NAME`. */
+  name: string;
+  moonrakerPort: number;
+}
+
 export interface SimHostSpec {
   farmId: string;
   name: string;
@@ -85,13 +99,123 @@ export interface SimHostSpec {
   buildSeconds: number;
   /** Seconds one firmware transfer to a board takes. */
   flashSeconds: number;
+  /** The (first) instance's Moonraker port. */
   moonrakerPort: number;
+  /**
+   * KIAUH's multi-instance layout: one klippy and Moonraker per entry, all running ~/klipper.
+   * Absent: the single default instance (`klipper`, `moonraker`, ~/printer_data, moonrakerPort).
+   */
+  instances?: SimInstanceSpec[];
   /** Whether the klipper service runs once the host is up (a printer in use), or waits to be started. */
   startKlipper: boolean;
   homeSizeMb: number;
   traits: HostTraits;
   /** Profile real-linux: ~/klipper is real Klipper (upstream cloned from KLIPPER_SRC), run for real. */
   realKlipper?: boolean;
+}
+
+/** A board as one instance's printer.cfg declares it. */
+export type SimInstanceBoard = SimBoardSpec & { section: string };
+
+/** One Klipper instance of a host with everything derived from its name. */
+export interface SimInstance {
+  /** KIAUH's instance name; null for the single instance of a host without `instances`. */
+  name: string | null;
+  /** `klipper` or `klipper-NAME`. */
+  klipperUnit: string;
+  /** `moonraker` or `moonraker-NAME`. */
+  moonrakerUnit: string;
+  /** /home/USER/printer_data, /home/USER/printer_NAME_data (or NAME_data for a name that is not a number). */
+  dataDir: string;
+  /** DATA_DIR/config/printer.cfg */
+  printerConfig: string;
+  moonrakerPort: number;
+  /** The boards its printer.cfg declares, in the host's board order. */
+  boards: SimInstanceBoard[];
+}
+
+/** KIAUH's instance names, as its unit names and the host helper accept them. */
+const INSTANCE_NAME = /^[A-Za-z0-9_]{1,32}$/;
+
+/** printer.cfg name of a board: `mcu` for [mcu], NAME for [mcu NAME]. */
+export function boardSection(board: SimBoardSpec): string {
+  return board.section ?? board.name;
+}
+
+/**
+ * KIAUH's data directory of an instance: ~/printer_data without a name, ~/printer_N_data for a
+ * number, ~/NAME_data for any other name (kiauh base_instance.py get_data_dir_name_from_suffix).
+ */
+export function instanceDataDir(user: string, name: string | null): string {
+  const base = name === null ? 'printer' : /^\d+$/.test(name) ? `printer_${name}` : name;
+  return `/home/${user}/${base}_data`;
+}
+
+/**
+ * The Klipper instances of a host (one without `instances`), each with its units, data
+ * directory, Moonraker port and the boards its printer.cfg declares. Throws on a spec no KIAUH
+ * host could have: duplicate names or ports, two boards of one name, a board of no instance, two MCUs with one section in
+ * an instance, or more than one Linux-process MCU (klipper-mcu.service runs one).
+ */
+export function simInstances(
+  spec: Pick<SimHostSpec, 'user' | 'boards' | 'moonrakerPort' | 'instances'>,
+): SimInstance[] {
+  const declared: { name: string | null; moonrakerPort: number }[] = spec.instances ?? [
+    { name: null, moonrakerPort: spec.moonrakerPort },
+  ];
+  if (declared.length === 0) throw new Error('instances: a host has at least one Klipper instance');
+  const names = new Set<string | null>();
+  const ports = new Set<number>();
+  for (const { name, moonrakerPort } of declared) {
+    if (name !== null && !INSTANCE_NAME.test(name))
+      throw new Error(`instances: ${JSON.stringify(name)} is not a KIAUH instance name (A-Z, a-z, 0-9, _)`);
+    if (names.has(name)) throw new Error(`instances: ${name} is there twice`);
+    if (ports.has(moonrakerPort))
+      throw new Error(`instances: Moonraker port ${moonrakerPort} is used by two instances`);
+    names.add(name);
+    ports.add(moonrakerPort);
+  }
+  const boardNames = spec.boards.map((b) => b.name);
+  const twice = boardNames.find((n, i) => boardNames.indexOf(n) !== i);
+  if (twice !== undefined)
+    throw new Error(`boards: two boards are named ${twice}; a name is the board's on its host`);
+  const linux = spec.boards.filter((b) => b.kind === 'linux');
+  if (linux.length > 1)
+    throw new Error(
+      `boards: ${linux.map((b) => b.name).join(', ')} are Linux-process MCUs; a host runs one (klipper-mcu.service)`,
+    );
+  for (const board of spec.boards) {
+    if (board.instance === undefined ? declared.length > 1 : !names.has(board.instance))
+      throw new Error(
+        `board ${board.name}: instance ${board.instance ?? '(none)'} is not one of ${[...names].join(', ')}`,
+      );
+  }
+  return declared.map(({ name, moonrakerPort }) => {
+    const dataDir = instanceDataDir(spec.user.name, name);
+    const boards = spec.boards
+      .filter((b) => b.instance === undefined || b.instance === name)
+      .map((b) => ({ ...b, section: boardSection(b) }));
+    const sections = boards.map((b) => b.section);
+    const repeated = sections.find((s, i) => sections.indexOf(s) !== i);
+    if (repeated !== undefined)
+      throw new Error(`instance ${name ?? '(default)'}: two boards have the printer.cfg name ${repeated}`);
+    return {
+      name,
+      klipperUnit: name === null ? 'klipper' : `klipper-${name}`,
+      moonrakerUnit: name === null ? 'moonraker' : `moonraker-${name}`,
+      dataDir,
+      printerConfig: `${dataDir}/config/printer.cfg`,
+      moonrakerPort,
+      boards,
+    };
+  });
+}
+
+/** The instance whose printer.cfg declares the board. */
+export function instanceOfBoard(instances: SimInstance[], boardName: string): SimInstance {
+  const instance = instances.find((i) => i.boards.some((b) => b.name === boardName));
+  if (!instance) throw new Error(`no instance declares board ${boardName}`);
+  return instance;
 }
 
 /** Fixed paths inside every simulated host. */

@@ -1,6 +1,6 @@
 import { voronInventory } from '@lockstep/mcu/src/domain/fixtures/inventory';
-import { validJobInput } from './fixtures/printer-update-jobs';
-import { InvalidJobDataError, parsePrinterUpdateJob, printerUpdateJobData } from './index';
+import { jobIssues, validJobInput } from './fixtures/printer-update-jobs';
+import { parsePrinterUpdateJob, printerUpdateJobData } from './index';
 
 const { mcus: _mcus, ...base } = validJobInput();
 const inventory = (name: string) => voronInventory().find((m) => m.name === name)!;
@@ -20,16 +20,6 @@ const twoInstances = () => [
   instance(1, [inventory('host'), usb('AAAA'), inventory('ebb36')]),
   instance(2, [usb('BBBB'), inventory('probe')]),
 ];
-
-function issues(input: unknown): string[] {
-  try {
-    parsePrinterUpdateJob(input);
-  } catch (error) {
-    if (error instanceof InvalidJobDataError) return error.issues;
-    throw error;
-  }
-  throw new Error('expected the job to be rejected');
-}
 
 describe('printer-update jobs for a host with several Klipper instances', () => {
   it('takes each instance with its own printer.cfg, unit, Moonraker port and MCUs', () => {
@@ -118,12 +108,12 @@ describe('printer-update jobs for a host with several Klipper instances', () => 
       ],
     ],
   ])('refuses %s, naming the field', (_what, change, expected) => {
-    expect(issues({ ...base, ...change })).toEqual(expected);
+    expect(jobIssues({ ...base, ...change })).toEqual(expected);
   });
 
   it("names a bad MCU by its instance's path", () => {
     const bad = instance(2, [{ ...usb('BBBB'), kind: 'avr' }]);
-    expect(issues({ ...base, instances: [instance(1, [usb('AAAA')]), bad] })[0]).toMatch(
+    expect(jobIssues({ ...base, instances: [instance(1, [usb('AAAA')]), bad] })[0]).toMatch(
       /^instances\.1\.mcus\.0\.kind: /,
     );
   });

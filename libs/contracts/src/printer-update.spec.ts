@@ -10,13 +10,13 @@ import { bridgeInventory, voronInventory } from '@lockstep/mcu/src/domain/fixtur
 import { F446_USB_KATAPULT } from '@lockstep/mcu/src/domain/fixtures/kconfigs';
 import {
   hostileCases,
+  jobIssues,
   SHA1_COMMIT,
   SHA256_COMMIT,
   validJobInput,
   type HostileCase,
 } from './fixtures/printer-update-jobs';
 import {
-  InvalidJobDataError,
   parsePrinterUpdateJob,
   parsePrinterUpdateResult,
   printerUpdateJobData,
@@ -25,17 +25,6 @@ import {
 } from './index';
 
 const valid = validJobInput();
-
-/** The issues `parsePrinterUpdateJob` reports, each `field: message`; a failure if it accepts. */
-function jobIssues(input: unknown): string[] {
-  try {
-    parsePrinterUpdateJob(input);
-  } catch (error) {
-    if (error instanceof InvalidJobDataError) return error.issues;
-    throw error;
-  }
-  throw new Error('expected the job to be rejected');
-}
 
 /** What a domain validator said, in the same `field: message` form; empty if it accepted. */
 function domainIssues(run: () => unknown): string[] {

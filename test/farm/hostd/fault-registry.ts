@@ -8,14 +8,17 @@ export class FaultRegistry {
   constructor(private readonly audit: AuditLog) {}
 
   set(spec: FaultSpec): void {
-    this.faults = this.faults.filter((f) => !(f.kind === spec.kind && f.mcu === spec.mcu));
+    this.faults = this.faults.filter(
+      (f) => !(f.kind === spec.kind && f.mcu === spec.mcu && f.instance === spec.instance),
+    );
     if (spec.count !== 0) this.faults.push({ ...spec });
     this.audit.write('fault-set', { fault: spec });
   }
 
-  clear(kind?: FaultKind, mcu?: string): FaultSpec[] {
-    const removed = this.faults.filter((f) => matches(f, kind, mcu));
-    this.faults = this.faults.filter((f) => !matches(f, kind, mcu));
+  /** Removes the faults of that kind, MCU and instance (any of each left out). */
+  clear(kind?: FaultKind, mcu?: string, instance?: string): FaultSpec[] {
+    const removed = this.faults.filter((f) => matches(f, kind, mcu, instance));
+    this.faults = this.faults.filter((f) => !matches(f, kind, mcu, instance));
     if (removed.length > 0) this.audit.write('fault-cleared', { faults: removed });
     return removed;
   }
@@ -42,6 +45,10 @@ export class FaultRegistry {
   }
 }
 
-function matches(fault: FaultSpec, kind?: FaultKind, mcu?: string): boolean {
-  return (kind === undefined || fault.kind === kind) && (mcu === undefined || fault.mcu === mcu);
+function matches(fault: FaultSpec, kind?: FaultKind, mcu?: string, instance?: string): boolean {
+  return (
+    (kind === undefined || fault.kind === kind) &&
+    (mcu === undefined || fault.mcu === mcu) &&
+    (instance === undefined || fault.instance === instance)
+  );
 }

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { CanNodeStream, encodeAdminCommand, parseCanbusUuid } from '@lockstep/canbus';
 import type { DataDictionary } from '@lockstep/mcu';
 import { identifyMcu, type McuChannel } from '../identify-client';
-import type { SimHostSpec } from '../spec';
+import type { SimHostSpec, SimInstance } from '../spec';
 import type { AuditLog } from './audit';
 import type { CanInterface } from './can-interface';
 import { HeldSerialChannel } from './held-serial';
-import { hostKlipperVersion, klipperDir, printerDataDir } from './home';
+import { hostKlipperVersion, klipperDir } from './home';
 import { klippyMcuSections, readKlippyConfig, type KlippyMcuSection } from './printer-config';
 import type { PrintJob } from './print-job';
 
@@ -42,7 +42,7 @@ const RETRY_MS = 250;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * The klipper service's host software as far as MCUs go: it reads printer.cfg with its own
+ * One instance's klipper service (klippy) as far as MCUs go: it reads its printer.cfg with its own
  * reader, connects to every configured MCU in klippy's order (CAN node ids as klippy assigns
  * them), downloads each data dictionary with the identify protocol and looks up the command
  * formats its own checkout (~/klipper at start) needs. A version difference alone does not stop
@@ -60,6 +60,7 @@ export class Klippy {
 
   constructor(
     private readonly spec: SimHostSpec,
+    private readonly instance: SimInstance,
     private readonly audit: AuditLog,
     private readonly print: PrintJob,
     private readonly can: CanInterface | undefined,
@@ -102,7 +103,11 @@ export class Klippy {
     if (this.state === 'ready' || this.state === 'startup') {
       this.state = 'shutdown';
       this.stateMessage = `Lost communication with MCU '${name}'\nOnce the underlying issue is corrected, use the\n"FIRMWARE_RESTART" command to reset the firmware, reload the\nconfig, and restart the host software.\nPrinter is shutdown\n`;
-      this.audit.write('klippy-state', { state: this.state, reason: `lost MCU ${name}` });
+      this.audit.write('klippy-state', {
+        instance: this.instance.name,
+        state: this.state,
+        reason: `lost MCU ${name}`,
+      });
       this.print.interrupt(`lost communication with MCU '${name}'`);
     }
   }
@@ -116,7 +121,7 @@ export class Klippy {
     let mcus: KlippyMcuSection[];
     let formats: HostFormat[];
     try {
-      mcus = klippyMcuSections(readKlippyConfig(join(printerDataDir(this.spec), 'config', 'printer.cfg')));
+      mcus = klippyMcuSections(readKlippyConfig(this.instance.printerConfig));
       formats = await this.hostFormats;
     } catch (error) {
       return this.fail(generation, `${(error as Error).message}\nError configuring printer\n`);
@@ -151,6 +156,7 @@ export class Klippy {
     this.state = 'ready';
     this.stateMessage = 'Printer is ready';
     this.audit.write('klippy-state', {
+      instance: this.instance.name,
       state: 'ready',
       hostVersion: this.softwareVersion,
       mcus: identified.map((m) => ({ name: m.name, version: m.dictionary.version })),
@@ -186,6 +192,7 @@ export class Klippy {
       error,
     ].join('\n');
     this.audit.write('klippy-state', {
+      instance: this.instance.name,
       state: 'error',
       hostVersion: this.softwareVersion,
       mcus: listed.map((m) => ({ name: m.name, version: m.dictionary.version })),
@@ -197,7 +204,11 @@ export class Klippy {
     if (generation !== this.generation) return;
     this.state = 'error';
     this.stateMessage = message;
-    this.audit.write('klippy-state', { state: 'error', message: message.split('\n')[0] });
+    this.audit.write('klippy-state', {
+      instance: this.instance.name,
+      state: 'error',
+      message: message.split('\n')[0],
+    });
   }
 
   /** Opens the MCU's transport and identifies it, retrying until the connect timeout. */
@@ -229,7 +240,10 @@ export class Klippy {
     const nodeId = mcu.nodeId!;
     if (!can || !can.present || can.name !== mcu.canbusInterface)
       throw new Error(`[Errno 19] No such device`);
-    const attachment = can.bus.attach({ bitrate: can.hostBitrate, name: `klippy:${mcu.name}` });
+    const attachment = can.bus.attach({
+      bitrate: can.hostBitrate,
+      name: `klippy${this.instance.name === null ? '' : `-${this.instance.name}`}:${mcu.name}`,
+    });
     await attachment.send(
       encodeAdminCommand({ kind: 'setKlipperNodeId', uuid: parseCanbusUuid(mcu.canbusUuid!), nodeId }),
     );

@@ -3,8 +3,9 @@ import type { AuditLog } from './audit';
 export type PrintState = 'standby' | 'printing' | 'paused' | 'complete' | 'cancelled' | 'error';
 
 /**
- * The printer's current job as Klipper's print_stats and idle_timeout report it, and Moonraker's
- * job queue. A job is started by the `printing` fault and completes on its own after a while.
+ * One instance's current job as Klipper's print_stats and idle_timeout report it, and its
+ * Moonraker's job queue. A job is started by the `printing` fault and completes on its own after
+ * a while.
  */
 export class PrintJob {
   state: PrintState = 'standby';
@@ -13,7 +14,11 @@ export class PrintJob {
   private startedAt = 0;
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly audit: AuditLog) {}
+  constructor(
+    private readonly audit: AuditLog,
+    /** The Klipper instance's name (null for a single-instance host). */
+    private readonly instance: string | null,
+  ) {}
 
   get busy(): boolean {
     return this.state === 'printing' || this.state === 'paused';
@@ -24,7 +29,7 @@ export class PrintJob {
     this.state = state;
     this.filename = filename;
     this.startedAt = Date.now();
-    this.audit.write('print-started', { state, durationMs, filename });
+    this.audit.write('print-started', { instance: this.instance, state, durationMs, filename });
     this.timer = setTimeout(() => this.finish('complete'), durationMs);
     this.timer.unref();
   }
@@ -32,13 +37,14 @@ export class PrintJob {
   /** Klipper went away under a running job: the print is lost. */
   interrupt(reason: string): void {
     if (!this.busy) return;
-    this.audit.write('print-interrupted', { reason, filename: this.filename });
+    this.audit.write('print-interrupted', { instance: this.instance, reason, filename: this.filename });
     this.finish('error');
   }
 
   finish(state: 'complete' | 'cancelled' | 'error'): void {
     clearTimeout(this.timer);
-    if (this.busy) this.audit.write('print-finished', { state, filename: this.filename });
+    if (this.busy)
+      this.audit.write('print-finished', { instance: this.instance, state, filename: this.filename });
     this.state = state;
   }
 

@@ -13,16 +13,16 @@ import {
 import { inflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { run } from '../command';
-import { parseFaultSpec, type FaultKind, type FaultSpec } from '../faults';
+import { isInstanceFault, parseFaultSpec, type FaultKind, type FaultSpec } from '../faults';
 import { REPO_ROOT } from '../paths';
-import { canSocketPath, HOST_PATHS, type SimHostSpec } from '../spec';
+import { canSocketPath, HOST_PATHS, simInstances, type SimHostSpec, type SimInstance } from '../spec';
 import { AuditLog } from './audit';
 import { Board, FlashRefused, type FlashMethod } from './board';
 import { CanInterface } from './can-interface';
 import { ControlServer, type ControlHandler } from './control-server';
 import { FaultRegistry } from './fault-registry';
 import { readFirmware } from './firmware';
-import { hostKlipperVersion, kconfigPath, klipperDir, printerDataDir, setupHome } from './home';
+import { hostKlipperVersion, kconfigPath, klipperDir, setupHome } from './home';
 import { Klippy } from './klippy';
 import { LinuxMcu } from './linux-mcu';
 import { Moonraker } from './moonraker';
@@ -38,7 +38,18 @@ import { USB_IDS, UsbBus } from './usb-bus';
 
 const BALLAST = '.lockstep-sim-ballast';
 
-/** The composition root of one simulated printer host. */
+/** One Klipper instance running on the host: its klippy, its print and its Moonraker. */
+interface HostedInstance {
+  spec: SimInstance;
+  print: PrintJob;
+  klippy: Klippy | RealKlippy;
+  moonraker: Moonraker;
+}
+
+/**
+ * The composition root of one simulated printer host: its boards and Linux MCU, and one or more
+ * Klipper instances (KIAUH's multi-instance layout) that share them and the one ~/klipper.
+ */
 export class SimHost {
   readonly audit: AuditLog;
   readonly faults: FaultRegistry;
@@ -48,10 +59,8 @@ export class SimHost {
   private readonly can?: CanInterface;
   private readonly boards: Board[];
   private readonly linuxMcu?: LinuxMcu | RealLinuxMcu;
-  private readonly print: PrintJob;
-  private readonly klippy: Klippy | RealKlippy;
+  private readonly instances: HostedInstance[];
   private readonly services: ServiceManager;
-  private readonly moonraker: Moonraker;
   private ready = false;
   private settingUp = true;
   private sessionSeq = 0;
@@ -88,23 +97,31 @@ export class SimHost {
       this.linuxMcu = spec.realKlipper
         ? new RealLinuxMcu(linux, this.audit)
         : new LinuxMcu(linux, this.audit);
-    this.print = new PrintJob(this.audit);
-    this.klippy = spec.realKlipper
-      ? new RealKlippy(spec, this.audit)
-      : new Klippy(spec, this.audit, this.print, this.can);
-    for (const mcu of [...this.boards, ...(this.linuxMcu ? [this.linuxMcu] : [])]) {
-      mcu.on('reset', () => this.klippy.mcuLost(mcu.name));
-    }
     this.services = new ServiceManager(this.audit);
-    this.moonraker = new Moonraker({
-      hostname: spec.name,
-      klipperPath: klipperDir(spec),
-      configFile: join(printerDataDir(spec), 'config', 'printer.cfg'),
-      klippy: this.klippy,
-      print: this.print,
-      services: this.services,
-      authorization: new MoonrakerAuthorization({ dataDir: printerDataDir(spec), user: spec.user }),
+    const instances = simInstances(spec);
+    if (spec.realKlipper && instances.length > 1)
+      throw new Error(`${spec.name}: the real-Klipper host runs one Klipper instance`);
+    this.instances = instances.map((instance) => {
+      const print = new PrintJob(this.audit, instance.name);
+      const klippy = spec.realKlipper
+        ? new RealKlippy(spec, this.audit)
+        : new Klippy(spec, instance, this.audit, print, this.can);
+      const moonraker = new Moonraker({
+        hostname: spec.name,
+        klipperPath: klipperDir(spec),
+        configFile: instance.printerConfig,
+        klippy,
+        print,
+        services: this.services,
+        authorization: new MoonrakerAuthorization({ dataDir: instance.dataDir, user: spec.user }),
+      });
+      return { spec: instance, print, klippy, moonraker };
     });
+    // A reset reaches the one klippy whose printer.cfg names the MCU, under its name there.
+    for (const mcu of [...this.boards, ...(this.linuxMcu ? [this.linuxMcu] : [])]) {
+      const { instance, section } = this.placement(mcu.name);
+      mcu.on('reset', () => instance.klippy.mcuLost(section));
+    }
     this.addServices();
   }
 
@@ -132,12 +149,12 @@ export class SimHost {
     this.settingUp = false;
     await Promise.all(this.boards.map((b) => b.boot()));
     await this.services.handle('start', 'klipper-mcu', 0);
-    await this.services.handle('start', 'moonraker', 0);
+    for (const { spec } of this.instances) await this.services.handle('start', spec.moonrakerUnit, 0);
     if (this.spec.startKlipper) {
-      await this.services.handle('start', 'klipper', 0);
+      for (const { spec } of this.instances) await this.services.handle('start', spec.klipperUnit, 0);
       // A printer that is up has finished connecting to its MCUs (real klippy first compiles its C helper).
       const polls = this.spec.realKlipper ? 1200 : 200;
-      for (let i = 0; i < polls && this.klippy.state === 'startup'; i++)
+      for (let i = 0; i < polls && this.instances.some((h) => h.klippy.state === 'startup'); i++)
         await new Promise((r) => setTimeout(r, 50));
     }
     await this.sshd.start();
@@ -147,8 +164,8 @@ export class SimHost {
 
   async stop(): Promise<void> {
     await this.sshd.stop();
-    await this.klippy.stop();
-    await this.moonraker.close();
+    for (const { klippy } of this.instances) await klippy.stop();
+    for (const { moonraker } of this.instances) await moonraker.close();
     await Promise.all(this.boards.map((b) => b.shutdown()));
     await this.linuxMcu?.stop();
     await this.can?.stop();
@@ -156,13 +173,20 @@ export class SimHost {
   }
 
   async snapshot(): Promise<HostSnapshot> {
+    const first = this.instances[0]!;
     return {
       name: this.spec.name,
       address: this.spec.address,
       hostVersion: await hostKlipperVersion(this.spec),
       services: this.services.states(),
-      klippy: { state: this.klippy.state, stateMessage: this.klippy.stateMessage },
-      print: { state: this.print.state, queueState: this.print.queueState },
+      klippy: { state: first.klippy.state, stateMessage: first.klippy.stateMessage },
+      print: { state: first.print.state, queueState: first.print.queueState },
+      instances: this.instances.map(({ spec, klippy, print }) => ({
+        name: spec.name,
+        klipperUnit: spec.klipperUnit,
+        klippy: { state: klippy.state, stateMessage: klippy.stateMessage },
+        print: { state: print.state, queueState: print.queueState },
+      })),
       mcus: [...(this.linuxMcu ? [this.linuxMcu.snapshot()] : []), ...this.boards.map((b) => b.snapshot())],
       can: this.can
         ? { interface: this.can.name, bitrate: this.can.hostBitrate, nodeBitrate: this.can.spec.bitrate }
@@ -216,24 +240,47 @@ export class SimHost {
     });
   }
 
+  /** The instance a fault or request names, or the first when it names none. */
+  private instanceNamed(name: string | undefined): HostedInstance {
+    if (name === undefined) return this.instances[0]!;
+    const found = this.instances.find((i) => i.spec.name === name);
+    if (!found) {
+      const names = this.instances.map((i) => i.spec.name).filter((n) => n !== null);
+      throw new Error(
+        `instance: this host has no Klipper instance ${name} (${names.length ? `it has ${names.join(', ')}` : 'it runs one, without a name'})`,
+      );
+    }
+    return found;
+  }
+
+  /** The instance whose printer.cfg declares the board, and the board's name there. */
+  private placement(board: string): { instance: HostedInstance; section: string } {
+    for (const instance of this.instances) {
+      const declared = instance.spec.boards.find((b) => b.name === board);
+      if (declared) return { instance, section: declared.section };
+    }
+    throw new Error(`no instance declares board ${board}`);
+  }
+
   private addServices(): void {
-    const klippy = this.klippy;
-    const print = this.print;
-    this.services.add({
-      name: 'klipper',
-      description: 'Klipper 3D Printer Firmware SV1',
-      mainProgram: 'python',
-      isActive: () => klippy.running,
-      start: async () => {
-        this.recordKlipperStart();
-        await klippy.start();
-        return true;
-      },
-      stop: async () => {
-        print.interrupt('klipper stopped');
-        await klippy.stop();
-      },
-    });
+    for (const instance of this.instances) {
+      const { klippy, print } = instance;
+      this.services.add({
+        name: instance.spec.klipperUnit,
+        description: 'Klipper 3D Printer Firmware SV1',
+        mainProgram: 'python',
+        isActive: () => klippy.running,
+        start: async () => {
+          this.recordKlipperStart(instance.spec);
+          await klippy.start();
+          return true;
+        },
+        stop: async () => {
+          print.interrupt('klipper stopped');
+          await klippy.stop();
+        },
+      });
+    }
     const linux = this.linuxMcu;
     if (linux) {
       this.services.add({
@@ -256,30 +303,34 @@ export class SimHost {
         stop: () => linux.stop(),
       });
     }
-    this.services.add({
-      name: 'moonraker',
-      description: 'API Server for Klipper SV1',
-      mainProgram: 'python',
-      isActive: () => this.moonraker.listening,
-      start: async () => {
-        await this.moonraker.listen(this.spec.moonrakerPort);
-        return true;
-      },
-      stop: () => this.moonraker.close(),
-    });
+    for (const { spec, moonraker } of this.instances) {
+      this.services.add({
+        name: spec.moonrakerUnit,
+        description: 'API Server for Klipper SV1',
+        mainProgram: 'python',
+        isActive: () => moonraker.listening,
+        start: async () => {
+          await moonraker.listen(spec.moonrakerPort);
+          return true;
+        },
+        stop: () => moonraker.close(),
+      });
+    }
   }
 
   /**
-   * Evidence for invariant I1: what every configured MCU actually runs at the moment the klipper
-   * service is started, against the host's version.
+   * Evidence for invariant I1: what every MCU of the instance's printer.cfg actually runs (by
+   * board name) at the moment its klipper unit is started, against the host's version.
    */
-  private recordKlipperStart(): void {
+  private recordKlipperStart(instance: SimInstance): void {
+    const declared = new Set(instance.boards.map((b) => b.name));
     void hostKlipperVersion(this.spec).then((hostVersion) => {
-      const mcus = [...(this.linuxMcu ? [this.linuxMcu] : []), ...this.boards].map((m) => ({
-        name: m.name,
-        version: m.version,
-      }));
+      const mcus = [...(this.linuxMcu ? [this.linuxMcu] : []), ...this.boards]
+        .filter((m) => declared.has(m.name))
+        .map((m) => ({ name: m.name, version: m.version }));
       this.audit.write('klipper-start', {
+        unit: instance.klipperUnit,
+        instance: instance.name,
         hostVersion,
         mcus,
         versionsMatch: mcus.every((m) => m.version === hostVersion),
@@ -321,15 +372,18 @@ export class SimHost {
 
   private async applyFault(fault: FaultSpec): Promise<void> {
     switch (fault.kind) {
-      case 'can-node-missing':
+      case 'can-node-missing': {
         // A node klippy talks to going silent is a lost MCU for klippy.
-        if (fault.mcu) this.klippy.mcuLost(fault.mcu);
+        if (!fault.mcu) return;
+        const { instance, section } = this.placement(fault.mcu);
+        instance.klippy.mcuLost(section);
         return;
+      }
       case 'host-key-changed':
         await this.sshd.changeHostKey();
         return;
       case 'printing':
-        this.print.start(fault.state ?? 'printing', fault.durationMs ?? 60_000);
+        this.instanceNamed(fault.instance).print.start(fault.state ?? 'printing', fault.durationMs ?? 60_000);
         return;
       case 'can-bitrate-mismatch':
         if (!this.can) throw new Error('this host has no CAN interface');
@@ -355,7 +409,7 @@ export class SimHost {
         await this.sshd.restoreHostKey();
         return;
       case 'printing':
-        this.print.finish('complete');
+        this.instanceNamed(fault.instance).print.finish('complete');
         return;
       case 'can-bitrate-mismatch':
         this.can?.setHostBitrate(this.can.spec.bitrate);
@@ -422,6 +476,12 @@ export class SimHost {
         if (fault.mcu && ![...this.boards.map((b) => b.name), this.linuxMcu?.name].includes(fault.mcu)) {
           throw new Error(`fault.mcu: this host has no MCU ${fault.mcu}`);
         }
+        if (isInstanceFault(fault.kind)) {
+          // Named in full, so that faults on different instances are told apart and cleared alone.
+          const { name } = this.instanceNamed(fault.instance).spec;
+          if (name === null) delete fault.instance;
+          else fault.instance = name;
+        }
         await this.applyFault(fault);
         this.faults.set(fault);
       },
@@ -429,6 +489,7 @@ export class SimHost {
         const removed = this.faults.clear(
           p.kind as FaultKind | undefined,
           typeof p.mcu === 'string' ? p.mcu : undefined,
+          typeof p.instance === 'string' ? p.instance : undefined,
         );
         for (const fault of removed) await this.revertFault(fault);
         return removed;

@@ -17,13 +17,24 @@ export interface McuSnapshot {
   flashCount: number;
 }
 
+export interface InstanceSnapshot {
+  /** KIAUH's instance name; null for the single instance of a host without instances. */
+  name: string | null;
+  klipperUnit: string;
+  klippy: { state: string; stateMessage: string };
+  print: { state: string; queueState: string };
+}
+
 export interface HostSnapshot {
   name: string;
   address: string;
   hostVersion: string;
   services: Record<string, ServiceState>;
+  /** The first (or only) instance's klippy and print. */
   klippy: { state: string; stateMessage: string };
   print: { state: string; queueState: string };
+  /** Every Klipper instance of the host, in its order. */
+  instances: InstanceSnapshot[];
   mcus: McuSnapshot[];
   can?: { interface: string; bitrate: number; nodeBitrate: number };
   faults: FaultSpec[];

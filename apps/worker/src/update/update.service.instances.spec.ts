@@ -1,11 +1,13 @@
 import { PRINTING } from './testing/printer-fixtures';
 import {
+  crashedMidFlash,
   FARM_HOST_PRINTERS,
   farmHostJob,
   healthyFarmHost,
   printingUntil,
   runJob,
   scriptFlashes,
+  unfinishedJournal,
   V12,
   V13,
 } from './testing/printer-fixtures';
@@ -194,5 +196,35 @@ describe('UpdateService on a host with several Klipper instances', () => {
       new RegExp(`^f1-host-01, read-config: ${B}: \\[mcu\\] printer.cfg has serial /dev/ttyACM9`),
     );
     expect(fake.events.filter((e) => e !== 'probe.install')).toEqual([]);
+  });
+
+  it('resumes an update whose worker died mid-flash: starts again only the instances that ran before', async () => {
+    const job = farmHostJob();
+    const journal = unfinishedJournal(
+      job,
+      { wasRunning: [A, C] },
+      {
+        [`${A}:host`]: { state: 'verified', attempts: 1 },
+      },
+    );
+    const fake = crashedMidFlash(job, journal);
+    fake.boards.board(`${A}:host`).state = { mode: 'app', version: V13.version };
+    scriptFlashes(fake, ['ok']);
+
+    const result = await runJob(fake, job);
+
+    expect(result.outcome).toBe('updated');
+    expect(fake.events.filter((e) => e.startsWith('flash '))).toEqual([
+      `flash ${A}:mcu #1`,
+      `flash ${B}:mcu #1`,
+      `flash ${C}:mcu #1`,
+      `flash ${B}:probe #1`,
+      `flash ${A}:ebb36 #1`,
+    ]);
+    expect(fake.events.filter((e) => e.startsWith('klipper['))).toEqual([
+      `klipper[${A}].start`,
+      `klipper[${C}].start`,
+    ]);
+    expect(result.instances.map((i) => i.klipperRunning)).toEqual([true, false, true]);
   });
 });

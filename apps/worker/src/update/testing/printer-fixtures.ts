@@ -147,11 +147,11 @@ export function unfinishedJournal(
   };
 }
 
-/** The printer as an update that crashed mid-flash left it: Klipper stopped, v0.13.0 checked out, both versions stored. */
+/** The printer as an update that crashed mid-flash left it: Klipper stopped (every instance's), v0.13.0 checked out, both versions stored. */
 export function crashedMidFlash(job: PrinterUpdateJob, journal: Journal): FakeHost {
-  const fake = healthyPrinter(job);
+  const fake = job.instances.length > 1 ? healthyFarmHost(job) : healthyPrinter(job);
   fake.journal.content = JSON.stringify(journal);
-  fake.klipper.active = false;
+  for (const instance of fake.instances) instance.klipper.active = false;
   fake.git.headCommit = V13.commit;
   fake.store.stock(V12.version, V12.commit);
   fake.store.stock(V13.version, V13.commit, '2026-11-27T09:30:00.000Z');

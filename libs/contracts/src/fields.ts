@@ -53,9 +53,16 @@ export const sshTargetSchema = z
 
 export const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in lowercase hex');
 
-/** Each issue as `field: message`, the field in the dotted style (`mcus.2.canbusUuid`). */
+/**
+ * Each issue as `field: message`, the field in the dotted style (`mcus.2.canbusUuid`); a field
+ * that is not in the schema is named itself (`mcus.0.colour: unknown field`).
+ */
 export const describeIssues = (error: z.ZodError): string[] =>
-  error.issues.map((i) => `${fieldName(i.path) || '(root)'}: ${i.message}`);
+  error.issues.flatMap((i) =>
+    i.code === 'unrecognized_keys'
+      ? i.keys.map((key) => `${fieldName([...i.path, key])}: unknown field`)
+      : [`${fieldName(i.path) || '(root)'}: ${i.message}`],
+  );
 
 /**
  * A list check: an item whose `key` an earlier item has already is an issue at its index, with

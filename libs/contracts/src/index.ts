@@ -1,3 +1,5 @@
 export * from './queues';
 export * from './printer-update';
 export * from './firmware-build';
+export * from './fleet';
+export { describeIssues } from './fields';

@@ -65,7 +65,11 @@ describe('printer-update job schema', () => {
     ['host.hostKey', { host: { ...(valid.host as object), hostKey: 'AAAA' } }, /host\.hostKey/],
     ['host.user', { host: { ...(valid.host as object), user: 'root;id' } }, /host\.user/],
     ['an unknown field', { secretKey: 'x' }, /secretKey|Unrecognized/],
-    ['an unknown MCU field', { mcus: [{ ...voronInventory()[3]!, secret: 1 }] }, /mcus\.0: .*"secret"/],
+    [
+      'an unknown MCU field',
+      { mcus: [{ ...voronInventory()[3]!, secret: 1 }] },
+      /mcus\.0\.secret: unknown field/,
+    ],
     ['an empty inventory', { mcus: [] }, /mcus: at least one MCU is required/],
   ])('rejects %s, naming the field', (_name, change, message) => {
     expect(() => parsePrinterUpdateJob({ ...valid, ...change })).toThrow(message);
@@ -154,7 +158,7 @@ describe('firmware: built on the printer, or prebuilt on a build host', () => {
     ],
     ['no files', prebuilt({ files: {} }), /^firmware\.builds\.0\.files: at least one file/],
     ['a machine with a shell in it', prebuilt({ machine: 'x86_64;id' }), /^firmware\.builds\.0\.machine: /],
-    ['an unknown field', prebuilt({ url: 'http://x' }), /^firmware\.builds\.0: .*"url"/],
+    ['an unknown field', prebuilt({ url: 'http://x' }), /^firmware\.builds\.0\.url: unknown field$/],
     ['no builds', { ...valid, firmware: { source: 'artifacts', builds: [] } }, /^firmware\.builds: /],
     ['an unknown source', { ...valid, firmware: { source: 'ftp' } }, /^firmware\.source: /],
     [

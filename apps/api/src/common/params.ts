@@ -1,0 +1,6 @@
+import { z } from 'zod';
+
+/** A host, printer or token id in a path: what `slug` accepts, nothing that could mean a path or an option. */
+export const idParam = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'an id: letters, digits, "_", "-" and "." only');

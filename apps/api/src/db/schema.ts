@@ -1,0 +1,115 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  check,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  unique,
+} from 'drizzle-orm/pg-core';
+
+const moment = (name: string) => timestamp(name, { withTimezone: true }).notNull().defaultNow();
+const createdAt = () => moment('created_at');
+
+/** API tokens: the secret is kept only as its SHA-256. */
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    role: text('role').notNull(),
+    secretSha256: text('secret_sha256').notNull(),
+    createdAt: createdAt(),
+    createdBy: text('created_by'),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [check('api_tokens_role', sql`${t.role} in ('admin', 'operator', 'ci', 'viewer')`)],
+);
+
+/** Printer hosts: one SSH target each, with its pinned host key. */
+export const hosts = pgTable('hosts', {
+  id: text('id').primaryKey(),
+  address: text('address').notNull(),
+  port: integer('port').notNull(),
+  sshUser: text('ssh_user').notNull(),
+  /** The pinned public key line; null until the first connection pins it. */
+  hostKey: text('host_key'),
+  groups: text('groups').array().notNull(),
+  tags: text('tags').array().notNull(),
+  createdAt: createdAt(),
+  updatedAt: moment('updated_at'),
+});
+
+/** Klipper instances: each a printer with its own printer.cfg, Moonraker and MCUs. */
+export const printers = pgTable(
+  'printers',
+  {
+    id: text('id').primaryKey(),
+    hostId: text('host_id')
+      .notNull()
+      .references(() => hosts.id, { onDelete: 'cascade' }),
+    /** Its place among the host's instances, as jobs list them. */
+    position: integer('position').notNull(),
+    service: text('service').notNull(),
+    printerConfig: text('printer_config').notNull(),
+    moonrakerPort: integer('moonraker_port').notNull(),
+    /** The Klipper version it was last seen running (the host's). */
+    version: text('version'),
+    /** Why an operator must look at it (a held update): reason, step, MCU, hint. */
+    needsAttention: jsonb('needs_attention'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    unique('printers_host_service').on(t.hostId, t.service),
+    unique('printers_host_port').on(t.hostId, t.moonrakerPort),
+  ],
+);
+
+/** MCU profiles: one Kconfig, by its hash, shared by every MCU built from it. */
+export const profiles = pgTable('profiles', {
+  kconfigSha256: text('kconfig_sha256').primaryKey(),
+  kconfig: text('kconfig').notNull(),
+  createdAt: createdAt(),
+});
+
+/** The MCUs of each printer, as its printer.cfg names them. */
+export const mcus = pgTable(
+  'mcus',
+  {
+    printerId: text('printer_id')
+      .notNull()
+      .references(() => printers.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    position: integer('position').notNull(),
+    kind: text('kind').notNull(),
+    bootloader: text('bootloader').notNull(),
+    serial: text('serial'),
+    canbusUuid: text('canbus_uuid'),
+    canInterface: text('can_interface'),
+    bridge: text('bridge'),
+    manualBootloaderEntry: boolean('manual_bootloader_entry'),
+    sdcardBoard: text('sdcard_board'),
+    kconfigSha256: text('kconfig_sha256')
+      .notNull()
+      .references(() => profiles.kconfigSha256),
+    /** The version it was last seen running. */
+    version: text('version'),
+  },
+  (t) => [primaryKey({ columns: [t.printerId, t.name] })],
+);
+
+/** Who did what, append-only. */
+export const auditLog = pgTable('audit_log', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  at: moment('at'),
+  /** The token's id and name, or `bootstrap`. */
+  actor: text('actor').notNull(),
+  action: text('action').notNull(),
+  subject: text('subject').notNull(),
+  detail: jsonb('detail').notNull(),
+});

@@ -1,0 +1,244 @@
+import { ConflictException, Inject, Injectable } from '@nestjs/common';
+import { and, arrayContains, asc, eq, inArray } from 'drizzle-orm';
+import type { HostEnrolment } from '@lockstep/contracts';
+import type { McuInventoryEntry } from '@lockstep/mcu';
+import { Database, type Db } from '../db/database';
+import { hosts, mcus, printers, profiles } from '../db/schema';
+import { hostKeyFingerprint } from './host-key';
+
+/** An MCU as the inventory holds it: its entry without the Kconfig, which its profile holds. */
+export type McuView = Omit<McuInventoryEntry, 'kconfig'> & {
+  /** Its profile: the SHA-256 of its Kconfig. */
+  kconfigSha256: string;
+  version: string | null;
+};
+
+export interface PrinterView {
+  id: string;
+  hostId: string;
+  service: string;
+  printerConfig: string;
+  moonrakerPort: number;
+  version: string | null;
+  needsAttention: unknown;
+  mcus: McuView[];
+}
+
+export interface HostView {
+  id: string;
+  address: string;
+  port: number;
+  user: string;
+  hostKey: string | null;
+  hostKeyFingerprint: string | null;
+  groups: string[];
+  tags: string[];
+  createdAt: string;
+  printers: PrinterView[];
+}
+
+type HostRow = typeof hosts.$inferSelect;
+type PrinterRow = typeof printers.$inferSelect;
+type McuRow = typeof mcus.$inferSelect;
+
+function mcuView(row: McuRow): McuView {
+  const optional = {
+    serial: row.serial,
+    canbusUuid: row.canbusUuid,
+    canInterface: row.canInterface,
+    bridge: row.bridge,
+    manualBootloaderEntry: row.manualBootloaderEntry,
+    sdcardBoard: row.sdcardBoard,
+  };
+  return {
+    name: row.name,
+    kind: row.kind as McuView['kind'],
+    bootloader: row.bootloader as McuView['bootloader'],
+    ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== null)),
+    kconfigSha256: row.kconfigSha256,
+    version: row.version,
+  };
+}
+
+function printerView(row: PrinterRow, mcuRows: McuRow[]): PrinterView {
+  return {
+    id: row.id,
+    hostId: row.hostId,
+    service: row.service,
+    printerConfig: row.printerConfig,
+    moonrakerPort: row.moonrakerPort,
+    version: row.version,
+    needsAttention: row.needsAttention ?? null,
+    mcus: mcuRows.filter((m) => m.printerId === row.id).map(mcuView),
+  };
+}
+
+/** A unique violation, as PostgreSQL and PGlite both report it. */
+function isUniqueViolation(error: unknown): boolean {
+  const code =
+    (error as { code?: unknown; cause?: { code?: unknown } }).code ??
+    (error as { cause?: { code?: unknown } }).cause?.code;
+  return code === '23505';
+}
+
+/** Hosts with their printers (Klipper instances) and each printer's MCUs and profiles. */
+@Injectable()
+export class HostsRepository {
+  constructor(@Inject(Database) private readonly database: Database) {}
+
+  /**
+   * Enrols a host with its printers and MCUs in one transaction: a host or printer id that is
+   * taken refuses the whole request, and nothing of it is kept.
+   */
+  async enrol(host: HostEnrolment): Promise<HostView> {
+    const ids = host.instances.map((i) => i.printerId);
+    const { db } = this.database;
+    const [existingHost] = await db.select({ id: hosts.id }).from(hosts).where(eq(hosts.id, host.id));
+    if (existingHost) throw new ConflictException(`id: host ${host.id} is enrolled already`);
+    const taken = await db
+      .select({ id: printers.id, hostId: printers.hostId })
+      .from(printers)
+      .where(inArray(printers.id, ids));
+    if (taken.length > 0) {
+      throw new ConflictException(
+        taken
+          .map(
+            (t) => `instances.${ids.indexOf(t.id)}.printerId: printer ${t.id} is on host ${t.hostId} already`,
+          )
+          .join('; '),
+      );
+    }
+    try {
+      await db.transaction(async (tx) => this.insert(tx as unknown as Db, host));
+    } catch (error) {
+      if (isUniqueViolation(error))
+        throw new ConflictException(`host ${host.id} or one of its printers was enrolled meanwhile`);
+      throw error;
+    }
+    return (await this.find(host.id))!;
+  }
+
+  private async insert(tx: Db, host: HostEnrolment): Promise<void> {
+    await tx.insert(hosts).values({
+      id: host.id,
+      address: host.address,
+      port: host.port,
+      sshUser: host.user,
+      hostKey: host.hostKey ?? null,
+      groups: host.groups,
+      tags: host.tags,
+    });
+    const kconfigs = new Map(
+      host.instances.flatMap((i) => i.mcus.map((m) => [m.kconfigHash, m.kconfig] as const)),
+    );
+    await tx
+      .insert(profiles)
+      .values([...kconfigs].map(([kconfigSha256, kconfig]) => ({ kconfigSha256, kconfig })))
+      .onConflictDoNothing();
+    for (const [position, instance] of host.instances.entries()) {
+      await tx.insert(printers).values({
+        id: instance.printerId,
+        hostId: host.id,
+        position,
+        service: instance.service,
+        printerConfig: instance.printerConfig,
+        moonrakerPort: instance.moonrakerPort,
+      });
+      await tx.insert(mcus).values(
+        instance.mcus.map((mcu, index) => ({
+          printerId: instance.printerId,
+          name: mcu.name,
+          position: index,
+          kind: mcu.kind,
+          bootloader: mcu.bootloader,
+          serial: mcu.serial ?? null,
+          canbusUuid: mcu.canbusUuid ?? null,
+          canInterface: mcu.canInterface ?? null,
+          bridge: mcu.bridge ?? null,
+          manualBootloaderEntry: mcu.manualBootloaderEntry ?? null,
+          sdcardBoard: mcu.sdcardBoard ?? null,
+          kconfigSha256: mcu.kconfigHash,
+        })),
+      );
+    }
+  }
+
+  async find(id: string): Promise<HostView | null> {
+    const [row] = await this.database.db.select().from(hosts).where(eq(hosts.id, id));
+    return row ? (await this.views([row]))[0]! : null;
+  }
+
+  async list(filter: { group?: string; tag?: string } = {}): Promise<HostView[]> {
+    const conditions = [
+      ...(filter.group ? [arrayContains(hosts.groups, [filter.group])] : []),
+      ...(filter.tag ? [arrayContains(hosts.tags, [filter.tag])] : []),
+    ];
+    const rows = await this.database.db
+      .select()
+      .from(hosts)
+      .where(and(...conditions))
+      .orderBy(asc(hosts.id));
+    return this.views(rows);
+  }
+
+  async remove(id: string): Promise<boolean> {
+    const removed = await this.database.db.delete(hosts).where(eq(hosts.id, id)).returning({ id: hosts.id });
+    return removed.length > 0;
+  }
+
+  async findPrinter(id: string): Promise<PrinterView | null> {
+    const [row] = await this.database.db.select().from(printers).where(eq(printers.id, id));
+    if (!row) return null;
+    const mcuRows = await this.database.db
+      .select()
+      .from(mcus)
+      .where(eq(mcus.printerId, id))
+      .orderBy(asc(mcus.position));
+    return printerView(row, mcuRows);
+  }
+
+  async listPrinters(): Promise<PrinterView[]> {
+    const rows = await this.database.db
+      .select()
+      .from(printers)
+      .orderBy(asc(printers.hostId), asc(printers.position));
+    const mcuRows = await this.database.db.select().from(mcus).orderBy(asc(mcus.position));
+    return rows.map((row) => printerView(row, mcuRows));
+  }
+
+  private async views(rows: HostRow[]): Promise<HostView[]> {
+    if (rows.length === 0) return [];
+    const { db } = this.database;
+    const hostIds = rows.map((r) => r.id);
+    const printerRows = await db
+      .select()
+      .from(printers)
+      .where(inArray(printers.hostId, hostIds))
+      .orderBy(asc(printers.position));
+    const mcuRows =
+      printerRows.length === 0
+        ? []
+        : await db
+            .select()
+            .from(mcus)
+            .where(
+              inArray(
+                mcus.printerId,
+                printerRows.map((p) => p.id),
+              ),
+            )
+            .orderBy(asc(mcus.position));
+    return rows.map((row) => ({
+      id: row.id,
+      address: row.address,
+      port: row.port,
+      user: row.sshUser,
+      hostKey: row.hostKey,
+      hostKeyFingerprint: row.hostKey ? hostKeyFingerprint(row.hostKey) : null,
+      groups: row.groups,
+      tags: row.tags,
+      createdAt: row.createdAt.toISOString(),
+      printers: printerRows.filter((p) => p.hostId === row.id).map((p) => printerView(p, mcuRows)),
+    }));
+  }
+}

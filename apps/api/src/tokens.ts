@@ -1,0 +1,3 @@
+/** Injection tokens for what the API is given at start rather than builds itself. */
+export const REDIS = Symbol('redis');
+export const API_CONFIG = Symbol('api-config');

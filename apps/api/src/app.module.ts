@@ -1,6 +1,9 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { QUEUES } from '@lockstep/contracts';
 import { AuditController } from './audit/audit.controller';
 import { AuditRepository } from './audit/audit.repository';
 import { AuthGuard } from './auth/auth.guard';
@@ -11,7 +14,11 @@ import { Database } from './db/database';
 import { HealthController } from './health/health.controller';
 import { HostsController } from './hosts/hosts.controller';
 import { HostsRepository } from './hosts/hosts.repository';
-import { API_CONFIG, REDIS } from './tokens';
+import { KlipperOrigin } from './klipper/klipper-origin';
+import { RolloutEvents } from './rollouts/rollout-events';
+import { RolloutsController } from './rollouts/rollouts.controller';
+import { RolloutsService } from './rollouts/rollouts.service';
+import { API_CONFIG, KLIPPER_ORIGIN, REDIS, UPDATE_QUEUE } from './tokens';
 
 /** The API: its database and Redis are opened by the caller (main, tests) and handed in. */
 @Module({})
@@ -19,11 +26,30 @@ export class AppModule {
   static forRoot(deps: { config: ApiConfig; database: Database; redis: Redis }): DynamicModule {
     return {
       module: AppModule,
-      controllers: [HealthController, TokensController, HostsController, AuditController],
+      controllers: [HealthController, TokensController, HostsController, AuditController, RolloutsController],
       providers: [
         { provide: API_CONFIG, useValue: deps.config },
         { provide: Database, useValue: deps.database },
         { provide: REDIS, useValue: deps.redis },
+        {
+          provide: KLIPPER_ORIGIN,
+          useValue: deps.config.LOCKSTEP_KLIPPER_ORIGIN
+            ? new KlipperOrigin(
+                deps.config.LOCKSTEP_KLIPPER_ORIGIN,
+                join(deps.config.LOCKSTEP_DATA_DIR, 'klipper.git'),
+              )
+            : null,
+        },
+        {
+          provide: UPDATE_QUEUE,
+          useFactory: () =>
+            new Queue(QUEUES.printerUpdate, {
+              connection: deps.redis.duplicate({ maxRetriesPerRequest: null }),
+              prefix: deps.config.LOCKSTEP_QUEUE_PREFIX,
+            }),
+        },
+        RolloutsService,
+        RolloutEvents,
         TokenService,
         AuditRepository,
         HostsRepository,

@@ -12,6 +12,14 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z0-9:_-]{1,64}$/)
     .default('lockstep'),
+  /**
+   * The Klipper repository every printer's ~/klipper fetches from (a URL, or an absolute path):
+   * mirrored in LOCKSTEP_DATA_DIR to resolve a rollout's ref once, for the whole fleet.
+   */
+  LOCKSTEP_KLIPPER_ORIGIN: z
+    .string()
+    .regex(/^(https?:\/\/|git:\/\/|ssh:\/\/|\/)[^\s]+$/, 'an http(s), git or ssh URL, or an absolute path')
+    .optional(),
   LOCKSTEP_API_HOST: z.string().min(1).default('127.0.0.1'),
   LOCKSTEP_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** Request bodies larger than this are refused with 413. */

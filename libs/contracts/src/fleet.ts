@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { hostInstanceIssues } from '@lockstep/mcu';
-import { hostAddress, hostKey, slug, unixUser } from './fields';
-import { instanceSchema } from './printer-update';
+import { hostAddress, hostKey, hostPath, slug, unixUser } from './fields';
+import { canTransportsSchema, instanceSchema } from './printer-update';
 
 /** Token roles, from most to least trusted. */
 export const ROLES = ['admin', 'operator', 'ci', 'viewer'] as const;
@@ -39,6 +39,13 @@ export const hostEnrolmentSchema = z
     hostKey: hostKey.optional(),
     groups: labels,
     tags: labels,
+    /** How the host's programs reach each CAN interface (default: SocketCAN). */
+    can: canTransportsSchema.default({}),
+    /** Where the Klipper checkout and the flash tools' interpreter are, where they differ from the defaults. */
+    paths: z
+      .object({ klipper: hostPath.optional(), flashtool: hostPath.optional(), python: hostPath.optional() })
+      .strict()
+      .default({}),
     instances: z.array(instanceSchema).min(1).max(16),
   })
   .strict()

@@ -3,3 +3,4 @@ export * from './printer-update';
 export * from './firmware-build';
 export * from './fleet';
 export { describeIssues } from './fields';
+export * from './rollouts';

@@ -77,7 +77,7 @@ export const canTransportSchema = z.discriminatedUnion('type', [
 export type CanTransportSpec = z.infer<typeof canTransportSchema>;
 
 /** CAN transports by interface name (`can0`); the names reach `ip` and the flash tools. */
-const canTransportsSchema = z.record(z.string(), canTransportSchema).superRefine((can, ctx) => {
+export const canTransportsSchema = z.record(z.string(), canTransportSchema).superRefine((can, ctx) => {
   for (const name of Object.keys(can)) {
     try {
       validateCanInterface(name);

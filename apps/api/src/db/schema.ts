@@ -41,6 +41,10 @@ export const hosts = pgTable('hosts', {
   hostKey: text('host_key'),
   groups: text('groups').array().notNull(),
   tags: text('tags').array().notNull(),
+  /** How the host's programs reach each CAN interface (a printer-update job's `can`). */
+  can: jsonb('can').notNull().default({}),
+  /** Where the Klipper checkout and tools are, where they differ from the defaults (a job's `paths`). */
+  paths: jsonb('paths').notNull().default({}),
   createdAt: createdAt(),
   updatedAt: moment('updated_at'),
 });
@@ -113,3 +117,53 @@ export const auditLog = pgTable('audit_log', {
   subject: text('subject').notNull(),
   detail: jsonb('detail').notNull(),
 });
+
+/** A rollout: one target commit for a selection of hosts, advanced batch by batch. */
+export const rollouts = pgTable(
+  'rollouts',
+  {
+    id: text('id').primaryKey(),
+    ref: text('ref').notNull(),
+    commit: text('commit').notNull(),
+    version: text('version').notNull(),
+    state: text('state').notNull(),
+    /** Why it paused, failed or was cancelled. */
+    reason: text('reason'),
+    /** Failures an operator accepted by resuming a rollout that its failure budget had stopped. */
+    acceptedFailures: integer('accepted_failures').notNull().default(0),
+    strategy: jsonb('strategy').notNull(),
+    selection: jsonb('selection').notNull(),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    updatedAt: moment('updated_at'),
+  },
+  (t) => [
+    check(
+      'rollouts_state',
+      sql`${t.state} in ('running', 'paused', 'completed', 'failed', 'aborted', 'cancelled')`,
+    ),
+  ],
+);
+
+/** Each host of a rollout: its batch, its job and how it ended. */
+export const rolloutHosts = pgTable(
+  'rollout_hosts',
+  {
+    rolloutId: text('rollout_id')
+      .notNull()
+      .references(() => rollouts.id, { onDelete: 'cascade' }),
+    hostId: text('host_id').notNull(),
+    /** 0 for the canaries, then 1, 2, … */
+    batch: integer('batch').notNull(),
+    position: integer('position').notNull(),
+    /** pending, queued, then the job's outcome (or failed, unreachable, cancelled). */
+    state: text('state').notNull(),
+    /** The job's payload, built once when the host is queued (a retry enqueues the same work). */
+    jobId: text('job_id'),
+    attempt: integer('attempt').notNull().default(0),
+    result: jsonb('result'),
+    queuedAt: timestamp('queued_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [primaryKey({ columns: [t.rolloutId, t.hostId] })],
+);

@@ -1,6 +1,6 @@
 import { ConflictException, Inject, Injectable } from '@nestjs/common';
 import { and, arrayContains, asc, eq, inArray } from 'drizzle-orm';
-import type { HostEnrolment } from '@lockstep/contracts';
+import type { HostEnrolment, InstanceSpec } from '@lockstep/contracts';
 import type { McuInventoryEntry } from '@lockstep/mcu';
 import { Database, type Db } from '../db/database';
 import { hosts, mcus, printers, profiles } from '../db/schema';
@@ -33,6 +33,8 @@ export interface HostView {
   hostKeyFingerprint: string | null;
   groups: string[];
   tags: string[];
+  can: HostEnrolment['can'];
+  paths: HostEnrolment['paths'];
   createdAt: string;
   printers: PrinterView[];
 }
@@ -127,6 +129,8 @@ export class HostsRepository {
       hostKey: host.hostKey ?? null,
       groups: host.groups,
       tags: host.tags,
+      can: host.can,
+      paths: host.paths,
     });
     const kconfigs = new Map(
       host.instances.flatMap((i) => i.mcus.map((m) => [m.kconfigHash, m.kconfig] as const)),
@@ -206,6 +210,69 @@ export class HostsRepository {
     return rows.map((row) => printerView(row, mcuRows));
   }
 
+  /** Each host's instances as a printer-update job names them: MCUs with their profiles' Kconfigs. */
+  async jobInstances(hostIds: readonly string[]): Promise<Map<string, InstanceSpec[]>> {
+    const { db } = this.database;
+    if (hostIds.length === 0) return new Map();
+    const printerRows = await db
+      .select()
+      .from(printers)
+      .where(inArray(printers.hostId, [...hostIds]))
+      .orderBy(asc(printers.position));
+    const mcuRows =
+      printerRows.length === 0
+        ? []
+        : await db
+            .select({ mcu: mcus, kconfig: profiles.kconfig })
+            .from(mcus)
+            .innerJoin(profiles, eq(mcus.kconfigSha256, profiles.kconfigSha256))
+            .where(
+              inArray(
+                mcus.printerId,
+                printerRows.map((p) => p.id),
+              ),
+            )
+            .orderBy(asc(mcus.position));
+    const result = new Map<string, InstanceSpec[]>();
+    for (const printer of printerRows) {
+      const own = mcuRows.filter((m) => m.mcu.printerId === printer.id);
+      const list = result.get(printer.hostId) ?? [];
+      list.push({
+        printerId: printer.id,
+        service: printer.service,
+        printerConfig: printer.printerConfig,
+        moonrakerPort: printer.moonrakerPort,
+        mcus: own.map(({ mcu, kconfig }) => {
+          const { kconfigSha256: _hash, version: _version, ...entry } = mcuView(mcu);
+          return { ...entry, kconfig };
+        }),
+      });
+      result.set(printer.hostId, list);
+    }
+    return result;
+  }
+
+  /** What a finished job read on the host: the version its printers and MCUs run, and what needs an operator. */
+  async recordVersions(
+    printerVersions: { printerId: string; version: string | null; needsAttention: unknown }[],
+    mcuVersions: { printerId: string; name: string; version: string | null }[],
+  ): Promise<void> {
+    const { db } = this.database;
+    for (const p of printerVersions) {
+      await db
+        .update(printers)
+        .set({ version: p.version, needsAttention: p.needsAttention ?? null })
+        .where(eq(printers.id, p.printerId));
+    }
+    for (const m of mcuVersions) {
+      if (m.version === null) continue;
+      await db
+        .update(mcus)
+        .set({ version: m.version })
+        .where(and(eq(mcus.printerId, m.printerId), eq(mcus.name, m.name)));
+    }
+  }
+
   private async views(rows: HostRow[]): Promise<HostView[]> {
     if (rows.length === 0) return [];
     const { db } = this.database;
@@ -237,6 +304,8 @@ export class HostsRepository {
       hostKeyFingerprint: row.hostKey ? hostKeyFingerprint(row.hostKey) : null,
       groups: row.groups,
       tags: row.tags,
+      can: row.can as HostEnrolment['can'],
+      paths: row.paths as HostEnrolment['paths'],
       createdAt: row.createdAt.toISOString(),
       printers: printerRows.filter((p) => p.hostId === row.id).map((p) => printerView(p, mcuRows)),
     }));

@@ -1,0 +1,454 @@
+import { randomBytes } from 'node:crypto';
+import {
+  BadRequestException,
+  ConflictException,
+  Inject,
+  Injectable,
+  NotFoundException,
+} from '@nestjs/common';
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  countOf,
+  JOB_NAMES,
+  printerUpdateJobId,
+  REDIS_KEYS,
+  type PrinterUpdateResult,
+  type RolloutRequest,
+} from '@lockstep/contracts';
+import { AuditRepository, type Actor } from '../audit/audit.repository';
+import { Database, type Db } from '../db/database';
+import { rolloutHosts, rollouts } from '../db/schema';
+import { HostsRepository } from '../hosts/hosts.repository';
+import { type KlipperOrigin, UnknownRefError, type ResolvedRef } from '../klipper/klipper-origin';
+import { KLIPPER_ORIGIN, REDIS, UPDATE_QUEUE } from '../tokens';
+import { batchesOf, hostDryRun, hostIsCurrent, hostJob, PlanError, selectHosts } from './plan';
+
+/** How a host's job ended, as the rollout counts it. */
+const FAILED = [
+  'failed',
+  'failed-preflight',
+  'held',
+  'rolled-back',
+  'needs-attention',
+  'lease-lost',
+  'cancelled',
+];
+const DONE = ['updated', 'already-current', 'skipped-busy', 'unreachable', 'skipped', ...FAILED];
+
+type RolloutRow = typeof rollouts.$inferSelect;
+type HostRow = typeof rolloutHosts.$inferSelect;
+
+export interface RolloutView {
+  id: string;
+  ref: string;
+  commit: string;
+  version: string;
+  state: string;
+  reason: string | null;
+  acceptedFailures: number;
+  strategy: RolloutRequest['strategy'];
+  selection: RolloutRequest['selection'];
+  createdBy: string;
+  createdAt: string;
+  counts: Record<string, number>;
+  hosts: {
+    hostId: string;
+    batch: number;
+    state: string;
+    jobId: string | null;
+    attempt: number;
+    queuedAt: string | null;
+    finishedAt: string | null;
+    result: unknown;
+  }[];
+}
+
+function view(row: RolloutRow, hosts: HostRow[]): RolloutView {
+  const counts: Record<string, number> = {};
+  for (const h of hosts) counts[h.state] = (counts[h.state] ?? 0) + 1;
+  return {
+    id: row.id,
+    ref: row.ref,
+    commit: row.commit,
+    version: row.version,
+    state: row.state,
+    reason: row.reason,
+    acceptedFailures: row.acceptedFailures,
+    strategy: row.strategy as RolloutRequest['strategy'],
+    selection: row.selection as RolloutRequest['selection'],
+    createdBy: row.createdBy,
+    createdAt: row.createdAt.toISOString(),
+    counts,
+    hosts: hosts.map((h) => ({
+      hostId: h.hostId,
+      batch: h.batch,
+      state: h.state,
+      jobId: h.jobId,
+      attempt: h.attempt,
+      queuedAt: h.queuedAt?.toISOString() ?? null,
+      finishedAt: h.finishedAt?.toISOString() ?? null,
+      result: h.result ?? null,
+    })),
+  };
+}
+
+/** A job that failed outright: unreachable when it could not reach the host, else failed. */
+function failedJobState(reason: string): string {
+  return /^cannot reach |^connection to .* (is closed|dropped)/.test(reason) ? 'unreachable' : 'failed';
+}
+
+/**
+ * Rollouts: a ref resolved once to one commit, the selected hosts in batches (canaries first),
+ * each host one printer-update job with a deterministic id. The rollout advances from the jobs'
+ * ends, always under a lock on its row, so several API processes never queue a host twice.
+ */
+@Injectable()
+export class RolloutsService {
+  constructor(
+    @Inject(Database) private readonly database: Database,
+    @Inject(HostsRepository) private readonly inventory: HostsRepository,
+    @Inject(AuditRepository) private readonly audit: AuditRepository,
+    @Inject(KLIPPER_ORIGIN) private readonly origin: KlipperOrigin | null,
+    @Inject(UPDATE_QUEUE) private readonly queue: Queue,
+    @Inject(REDIS) private readonly redis: Redis,
+  ) {}
+
+  private async resolve(ref: string): Promise<ResolvedRef> {
+    if (!this.origin)
+      throw new BadRequestException(
+        'to: the API has no Klipper origin to resolve refs from (LOCKSTEP_KLIPPER_ORIGIN)',
+      );
+    try {
+      return await this.origin.resolve(ref);
+    } catch (error) {
+      if (error instanceof UnknownRefError) throw new BadRequestException(`to: ${error.message}`);
+      throw error;
+    }
+  }
+
+  async create(request: RolloutRequest, actor: Actor) {
+    const target = await this.resolve(request.to);
+    const all = await this.inventory.list();
+    let selected;
+    try {
+      selected = selectHosts(all, request.selection);
+    } catch (error) {
+      if (error instanceof PlanError)
+        throw new BadRequestException({
+          statusCode: 400,
+          error: 'Bad Request',
+          message: error.message,
+          issues: error.issues,
+        });
+      throw error;
+    }
+    const current = request.strategy.skipCurrent
+      ? selected.hosts.filter((h) => hostIsCurrent(h, target))
+      : [];
+    const hosts = selected.hosts.filter((h) => !current.includes(h));
+    const instances = await this.inventory.jobInstances(hosts.map((h) => h.id));
+    const batches = batchesOf(hosts.length, request.strategy);
+    const id = `r-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    const plan = {
+      id,
+      target,
+      hosts: hosts.map((h, i) => ({
+        hostId: h.id,
+        batch: batches[i]!,
+        printers: h.printers.map((p) => p.id),
+        ...hostDryRun(h, instances.get(h.id) ?? [], target),
+      })),
+      alreadyCurrent: current.map((h) => h.id),
+      siblings: selected.siblings,
+      builds: [...new Set(hosts.flatMap((h) => hostDryRun(h, instances.get(h.id) ?? [], target).builds))],
+    };
+    if (request.dryRun) return { dryRun: true, plan };
+    if (hosts.length === 0)
+      throw new ConflictException('selection: every selected printer already runs the target');
+    // Every job is built (and validated as the worker validates it) before anything is stored.
+    try {
+      for (const h of hosts)
+        hostJob(h, instances.get(h.id) ?? [], { id, target, strategy: request.strategy }, 1);
+    } catch (error) {
+      if (error instanceof PlanError)
+        throw new BadRequestException({
+          statusCode: 400,
+          error: 'Bad Request',
+          message: error.message,
+          issues: error.issues,
+        });
+      throw error;
+    }
+    await this.database.db.transaction(async (tx) => {
+      await tx.insert(rollouts).values({
+        id,
+        ref: target.ref,
+        commit: target.commit,
+        version: target.version,
+        state: 'running',
+        strategy: request.strategy,
+        selection: request.selection,
+        createdBy: `${actor.id} (${actor.name})`,
+      });
+      await tx.insert(rolloutHosts).values(
+        hosts.map((h, i) => ({
+          rolloutId: id,
+          hostId: h.id,
+          batch: batches[i]!,
+          position: i,
+          state: 'pending',
+        })),
+      );
+    });
+    await this.audit.record(actor, 'rollout.create', id, {
+      ref: target.ref,
+      commit: target.commit,
+      hosts: hosts.map((h) => h.id),
+    });
+    await this.advance(id);
+    return { dryRun: false, plan, rollout: await this.get(id) };
+  }
+
+  async get(id: string): Promise<RolloutView> {
+    const [row] = await this.database.db.select().from(rollouts).where(eq(rollouts.id, id));
+    if (!row) throw new NotFoundException(`no rollout ${id}`);
+    const hosts = await this.database.db
+      .select()
+      .from(rolloutHosts)
+      .where(eq(rolloutHosts.rolloutId, id))
+      .orderBy(asc(rolloutHosts.position));
+    return view(row, hosts);
+  }
+
+  async list(): Promise<RolloutView[]> {
+    const rows = await this.database.db.select().from(rollouts).orderBy(desc(rollouts.createdAt)).limit(100);
+    const hosts =
+      rows.length === 0
+        ? []
+        : await this.database.db
+            .select()
+            .from(rolloutHosts)
+            .where(
+              inArray(
+                rolloutHosts.rolloutId,
+                rows.map((r) => r.id),
+              ),
+            )
+            .orderBy(asc(rolloutHosts.position));
+    return rows.map((r) =>
+      view(
+        r,
+        hosts.filter((h) => h.rolloutId === r.id),
+      ),
+    );
+  }
+
+  /**
+   * Moves the rollout on, under a lock on its row: stops it when its failure budget is spent,
+   * ends it when every host has, and queues the next hosts of the current batch up to the
+   * concurrency. Jobs are queued after the commit; their ids are deterministic, so queuing one
+   * again (another API process, a restart) adds nothing.
+   */
+  async advance(id: string): Promise<void> {
+    const toQueue: { hostId: string; jobId: string; attempt: number }[] = [];
+    let rollout: RolloutRow | undefined;
+    await this.database.db.transaction(async (raw) => {
+      const tx = raw as unknown as Db;
+      const locked = await tx.execute(sql`select id from rollouts where id = ${id} for update`);
+      if ((locked as unknown as { rows: unknown[] }).rows.length === 0) return;
+      [rollout] = await tx.select().from(rollouts).where(eq(rollouts.id, id));
+      if (!rollout || rollout.state !== 'running') return;
+      const hosts = await tx
+        .select()
+        .from(rolloutHosts)
+        .where(eq(rolloutHosts.rolloutId, id))
+        .orderBy(asc(rolloutHosts.position));
+      const strategy = rollout.strategy as RolloutRequest['strategy'];
+      const failures = hosts.filter((h) => FAILED.includes(h.state) || h.state === 'unreachable').length;
+      const budget = countOf(strategy.maxFailures, hosts.length);
+      if (failures - rollout.acceptedFailures > budget) {
+        const state = strategy.onBudgetSpent === 'abort' ? 'aborted' : 'paused';
+        const reason = `${failures} of ${hosts.length} hosts failed${rollout.acceptedFailures > 0 ? ` (${rollout.acceptedFailures} accepted on resume)` : ''}, more than the failure budget of ${budget}`;
+        await tx.update(rollouts).set({ state, reason, updatedAt: new Date() }).where(eq(rollouts.id, id));
+        if (state === 'aborted')
+          await tx
+            .update(rolloutHosts)
+            .set({ state: 'cancelled' })
+            .where(and(eq(rolloutHosts.rolloutId, id), eq(rolloutHosts.state, 'pending')));
+        return;
+      }
+      const open = hosts.filter((h) => !DONE.includes(h.state));
+      if (open.length === 0) {
+        await tx
+          .update(rollouts)
+          .set({ state: failures > 0 ? 'failed' : 'completed', updatedAt: new Date() })
+          .where(eq(rollouts.id, id));
+        return;
+      }
+      const batch = Math.min(...open.map((h) => h.batch));
+      const inFlight = hosts.filter((h) => h.state === 'queued').length;
+      const next = open
+        .filter((h) => h.batch === batch && h.state === 'pending')
+        .slice(0, Math.max(0, strategy.concurrency - inFlight));
+      for (const h of next) {
+        const attempt = h.attempt + 1;
+        const jobId = printerUpdateJobId(h.hostId, `${id}-${attempt}`);
+        await tx
+          .update(rolloutHosts)
+          .set({ state: 'queued', jobId, attempt, queuedAt: new Date() })
+          .where(and(eq(rolloutHosts.rolloutId, id), eq(rolloutHosts.hostId, h.hostId)));
+        toQueue.push({ hostId: h.hostId, jobId, attempt });
+      }
+    });
+    if (rollout && toQueue.length > 0) await this.enqueue(rollout, toQueue);
+  }
+
+  private async enqueue(
+    rollout: RolloutRow,
+    hosts: { hostId: string; jobId: string; attempt: number }[],
+  ): Promise<void> {
+    const instances = await this.inventory.jobInstances(hosts.map((h) => h.hostId));
+    for (const h of hosts) {
+      const host = await this.inventory.find(h.hostId);
+      if (!host) {
+        await this.finish(h.jobId, 'failed', { reason: `host ${h.hostId} was removed from the inventory` });
+        continue;
+      }
+      const target = { ref: rollout.ref, commit: rollout.commit, version: rollout.version };
+      const data = hostJob(
+        host,
+        instances.get(h.hostId) ?? [],
+        { id: rollout.id, target, strategy: rollout.strategy as RolloutRequest['strategy'] },
+        h.attempt,
+      );
+      await this.queue.add(JOB_NAMES.printerUpdate, data, {
+        jobId: h.jobId,
+        attempts: 1,
+        removeOnComplete: false,
+        removeOnFail: false,
+      });
+    }
+  }
+
+  /** A host's job ended: its state, the versions it read on the printers, then the rollout moves on. */
+  async jobCompleted(jobId: string, result: PrinterUpdateResult): Promise<void> {
+    const rolloutId = await this.finish(jobId, result.outcome, result);
+    if (!rolloutId) return;
+    await this.inventory.recordVersions(
+      result.instances.map((i) => ({
+        printerId: i.printerId,
+        version: result.hostVersion,
+        needsAttention:
+          result.needsAttention && (result.needsAttention.instance ?? i.printerId) === i.printerId
+            ? result.needsAttention
+            : null,
+      })),
+      result.mcus.map((m) => ({
+        printerId: m.instance,
+        name: m.name.slice(m.name.lastIndexOf(':') + 1),
+        version: m.versionAfter ?? m.versionBefore,
+      })),
+    );
+    await this.advance(rolloutId);
+  }
+
+  async jobFailed(jobId: string, reason: string): Promise<void> {
+    const rolloutId = await this.finish(jobId, failedJobState(reason), { reason });
+    if (rolloutId) await this.advance(rolloutId);
+  }
+
+  /** Records a host's end once (a second report of the same job changes nothing); its rollout's id. */
+  private async finish(jobId: string, state: string, result: unknown): Promise<string | null> {
+    const updated = await this.database.db
+      .update(rolloutHosts)
+      .set({ state, result, finishedAt: new Date() })
+      .where(and(eq(rolloutHosts.jobId, jobId), eq(rolloutHosts.state, 'queued')))
+      .returning({ rolloutId: rolloutHosts.rolloutId });
+    return updated[0]?.rolloutId ?? null;
+  }
+
+  async pause(id: string, actor: Actor): Promise<RolloutView> {
+    await this.transition(id, ['running'], 'paused', actor, 'paused by an operator');
+    return this.get(id);
+  }
+
+  /** Resumes a paused rollout; the failures so far are accepted, and the budget counts from here. */
+  async resume(id: string, actor: Actor): Promise<RolloutView> {
+    const before = await this.get(id);
+    const failures = before.hosts.filter((h) => FAILED.includes(h.state) || h.state === 'unreachable').length;
+    await this.transition(id, ['paused'], 'running', actor, null, { acceptedFailures: failures });
+    await this.advance(id);
+    return this.get(id);
+  }
+
+  /** Cancels: no host is queued any more, and the running jobs stop between boards. */
+  async cancel(id: string, actor: Actor): Promise<RolloutView> {
+    await this.transition(id, ['running', 'paused'], 'cancelled', actor, 'cancelled by an operator');
+    await this.database.db
+      .update(rolloutHosts)
+      .set({ state: 'cancelled' })
+      .where(and(eq(rolloutHosts.rolloutId, id), eq(rolloutHosts.state, 'pending')));
+    const running = await this.database.db
+      .select()
+      .from(rolloutHosts)
+      .where(and(eq(rolloutHosts.rolloutId, id), eq(rolloutHosts.state, 'queued')));
+    for (const h of running)
+      if (h.jobId) await this.redis.set(REDIS_KEYS.cancel(h.jobId), '1', 'EX', 24 * 3600);
+    return this.get(id);
+  }
+
+  private async transition(
+    id: string,
+    from: string[],
+    to: string,
+    actor: Actor,
+    reason: string | null,
+    also: Partial<RolloutRow> = {},
+  ): Promise<void> {
+    const changed = await this.database.db
+      .update(rollouts)
+      .set({ ...also, state: to, reason, updatedAt: new Date() })
+      .where(and(eq(rollouts.id, id), inArray(rollouts.state, from)))
+      .returning({ id: rollouts.id });
+    if (changed.length === 0) {
+      const current = await this.get(id);
+      throw new ConflictException(
+        `rollout ${id} is ${current.state}; only a ${from.join(' or ')} rollout can be ${to === 'running' ? 'resumed' : to}`,
+      );
+    }
+    await this.audit.record(
+      actor,
+      `rollout.${to === 'running' ? 'resume' : to === 'paused' ? 'pause' : 'cancel'}`,
+      id,
+    );
+  }
+
+  /**
+   * At start-up: every host a rollout queued is looked up in the queue. A job that ended while no
+   * API listened is recorded now; one that never reached the queue is queued again (same id).
+   */
+  async reconcile(): Promise<void> {
+    const open = await this.database.db
+      .select()
+      .from(rollouts)
+      .where(inArray(rollouts.state, ['running', 'paused', 'cancelled']));
+    for (const rollout of open) {
+      const queued = await this.database.db
+        .select()
+        .from(rolloutHosts)
+        .where(and(eq(rolloutHosts.rolloutId, rollout.id), eq(rolloutHosts.state, 'queued')));
+      const missing: { hostId: string; jobId: string; attempt: number }[] = [];
+      for (const h of queued) {
+        const job = h.jobId ? await this.queue.getJob(h.jobId) : undefined;
+        if (!job) missing.push({ hostId: h.hostId, jobId: h.jobId!, attempt: h.attempt });
+        else if (await job.isCompleted())
+          await this.jobCompleted(job.id!, job.returnvalue as PrinterUpdateResult);
+        else if (await job.isFailed()) await this.jobFailed(job.id!, job.failedReason);
+      }
+      if (missing.length > 0 && rollout.state !== 'cancelled') await this.enqueue(rollout, missing);
+      if (rollout.state === 'running') await this.advance(rollout.id);
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { validateGitRef } from '@lockstep/mcu';
+import { domainRule, slug } from './fields';
+
+/** A count, or a share of the selected hosts (`25%`). */
+const countOrPercent = z.union([
+  z.number().int().min(0).max(100_000),
+  z.string().regex(/^(100|[1-9]?[0-9])%$/, 'a count, or a percentage such as "25%"'),
+]);
+
+const selectionSchema = z
+  .object({
+    all: z.literal(true).optional(),
+    groups: z.array(slug).min(1).max(64).optional(),
+    tags: z.array(slug).min(1).max(64).optional(),
+    /** Printer ids; a printer on a multi-instance host brings its siblings (the host is the update unit). */
+    printers: z.array(slug).min(1).max(10_000).optional(),
+  })
+  .strict()
+  .refine((s) => Object.keys(s).length === 1, 'exactly one of all, groups, tags or printers');
+
+export const rolloutRequestSchema = z
+  .object({
+    /** The Klipper tag, branch of the origin or full commit id: resolved once, for the whole fleet. */
+    to: z.string().superRefine(domainRule(validateGitRef)),
+    selection: selectionSchema.default({ all: true }),
+    strategy: z
+      .object({
+        /** Hosts updated first, alone; the rest waits until they have all succeeded. */
+        canary: z.number().int().min(0).max(1000).default(1),
+        /** Hosts per batch after the canaries. */
+        batchSize: countOrPercent.default('100%'),
+        /** Hosts of this rollout in flight at once. */
+        concurrency: z.number().int().min(1).max(1000).default(8),
+        /** Failed hosts (count or share of the selection) at which the rollout stops. */
+        maxFailures: countOrPercent.default(0),
+        /** What the rollout does when the failure budget is spent: pause for an operator, or abort. */
+        onBudgetSpent: z.enum(['pause', 'abort']).default('pause'),
+        /** What a printer does when its update fails after Klipper stopped. */
+        onFailure: z.enum(['hold', 'rollback']).default('hold'),
+        /** A busy printer is waited for until this time, then skipped. */
+        waitForIdleUntil: z.iso.datetime().optional(),
+        /** Hosts whose every printer already runs the target are left out. */
+        skipCurrent: z.boolean().default(true),
+        /** Moving printers to an older version is refused unless this is set. */
+        allowDowngrade: z.boolean().default(false),
+      })
+      .strict()
+      .default({
+        canary: 1,
+        batchSize: '100%',
+        concurrency: 8,
+        maxFailures: 0,
+        onBudgetSpent: 'pause',
+        onFailure: 'hold',
+        skipCurrent: true,
+        allowDowngrade: false,
+      }),
+    /** Only the plan: nothing is queued and no printer is touched. */
+    dryRun: z.boolean().default(false),
+  })
+  .strict();
+export type RolloutRequestInput = z.input<typeof rolloutRequestSchema>;
+export type RolloutRequest = z.output<typeof rolloutRequestSchema>;
+export type RolloutStrategy = RolloutRequest['strategy'];
+
+/** A count or percentage of `total`, at least `min` (a percentage rounds up). */
+export function countOf(value: number | string, total: number, min = 0): number {
+  const count = typeof value === 'number' ? value : Math.ceil((Number.parseInt(value, 10) / 100) * total);
+  return Math.max(min, count);
+}

@@ -1,0 +1,207 @@
+import { execFileSync } from 'node:child_process';
+import { chownSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Farm, type FarmHost } from '@lockstep/farm';
+import type { HostView, PrinterView } from '../../apps/api/src/hosts/hosts.repository';
+import type { RolloutView } from '../../apps/api/src/rollouts/rollouts.service';
+import {
+  hostInstances,
+  hostKeyLine,
+  hostSpec,
+  klipperOnlyStartedMatching,
+  REDIS_URL,
+  WorkerProcess,
+} from '../e2e/harness';
+import { call, startTestApi, type TestApi } from './api-harness';
+
+/** A simulated host as an operator enrols it: its address, pinned key, CAN transport and instances. */
+function enrolment(host: FarmHost, groups: string[]) {
+  const spec = hostSpec(host);
+  return {
+    id: host.name,
+    address: host.address,
+    user: host.sshUser,
+    hostKey: hostKeyLine(host),
+    groups,
+    can: spec.canInterface
+      ? {
+          [spec.canInterface.name]: {
+            type: 'unix',
+            socket: `/run/lockstep-sim/${spec.canInterface.name}.sock`,
+          },
+        }
+      : {},
+    instances: hostInstances(host),
+  };
+}
+
+async function settled(api: TestApi, id: string, timeoutMs = 300_000): Promise<RolloutView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await call<RolloutView>(api, 'GET', `/rollouts/${id}`, { token: api.admin });
+    if (body.state !== 'running') return body;
+    if (Date.now() > deadline)
+      throw new Error(`rollout ${id} still running: ${JSON.stringify(body)}\n${api.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+describe('rollouts through the API: canary, then batches, every host updated through the gate', () => {
+  let farm: Farm;
+  let worker: WorkerProcess;
+  let api: TestApi;
+  let origin: string;
+  const prefix = `lockstep-e2e-rollouts-${process.pid}`;
+
+  beforeAll(async () => {
+    farm = await Farm.up({ printers: 3, profile: 'mixed' });
+    worker = WorkerProcess.start({ prefix, keyFile: farm.hosts[0]!.privateKeyPath });
+    await worker.waitForLog(/worker started/);
+    // The fleet's Klipper origin as the API's user owns it (the farm's belongs to the printers' user).
+    origin = mkdtempSync(join(tmpdir(), 'lockstep-origin-'));
+    const owner = statSync(farm.record.upstream);
+    chownSync(origin, owner.uid, owner.gid);
+    execFileSync('git', ['clone', '-q', '--bare', farm.record.upstream, join(origin, 'klipper.git')], {
+      uid: owner.uid,
+      gid: owner.gid,
+      env: { PATH: process.env.PATH, HOME: origin },
+    });
+    execFileSync('chown', ['-R', `${process.getuid!()}:${process.getgid!()}`, origin]);
+    api = await startTestApi('pglite', {
+      REDIS_URL,
+      LOCKSTEP_QUEUE_PREFIX: prefix,
+      LOCKSTEP_KLIPPER_ORIGIN: join(origin, 'klipper.git'),
+    });
+    for (const host of farm.hosts) {
+      const enrolled = await call(api, 'POST', '/hosts', {
+        token: api.admin,
+        body: enrolment(host, ['hall-a']),
+      });
+      expect(enrolled.status).toBe(201);
+    }
+  });
+  afterAll(async () => {
+    await api?.destroy();
+    await worker?.kill();
+    await farm?.down();
+    if (origin) rmSync(origin, { recursive: true, force: true });
+  });
+
+  it('plans a dry run from the inventory without queuing anything', async () => {
+    const dry = await call<{
+      dryRun: boolean;
+      plan: {
+        target: { commit: string };
+        hosts: { hostId: string; batch: number; flash: { mcu: string }[] }[];
+      };
+    }>(api, 'POST', '/rollouts', {
+      token: api.admin,
+      body: { to: 'v0.13.0', strategy: { canary: 1, batchSize: 2 }, dryRun: true },
+    });
+    expect(dry.status).toBe(201);
+    expect(dry.body.dryRun).toBe(true);
+    expect(dry.body.plan.target.commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(dry.body.plan.hosts.map((h) => [h.hostId, h.batch])).toEqual(
+      farm.hosts.map((h, i) => [h.name, i === 0 ? 0 : 1]),
+    );
+    expect(dry.body.plan.hosts[0]!.flash.map((f) => f.mcu)).toEqual([
+      'rpi',
+      'mcu',
+      'probe',
+      'ebb36',
+      'sb2209',
+    ]);
+    expect((await call<RolloutView[]>(api, 'GET', '/rollouts', { token: api.admin })).body).toEqual([]);
+    // No printer host received a single command.
+    for (const host of farm.hosts) expect(host.audit().filter((e) => e.event === 'command')).toEqual([]);
+  });
+
+  it('updates the canary alone, then the rest, with one commit for all, and records the versions in the inventory', async () => {
+    const created = await call<{ rollout: RolloutView }>(api, 'POST', '/rollouts', {
+      token: api.admin,
+      body: {
+        to: 'v0.13.0',
+        selection: { groups: ['hall-a'] },
+        strategy: { canary: 1, batchSize: 2, concurrency: 2 },
+      },
+    });
+    expect(created.status).toBe(201);
+    const rollout = await settled(api, created.body.rollout.id);
+    if (rollout.state !== 'completed')
+      console.log(JSON.stringify(rollout, null, 2), worker.output(), api.output());
+    expect(rollout.state).toBe('completed');
+    expect(rollout.counts).toEqual({ updated: 3 });
+    const [canary, ...rest] = rollout.hosts;
+    expect(canary!.batch).toBe(0);
+    for (const h of rest) {
+      expect(h.batch).toBe(1);
+      expect(Date.parse(h.queuedAt!)).toBeGreaterThanOrEqual(Date.parse(canary!.finishedAt!));
+    }
+    // What the printers ran, read on the hardware: the rollout's version, Klipper started only through the gate.
+    for (const host of farm.hosts) {
+      const snapshot = await host.snapshot();
+      expect(snapshot.hostVersion).toBe(rollout.version);
+      expect(snapshot.mcus.every((m) => m.version === rollout.version)).toBe(true);
+      expect(klipperOnlyStartedMatching(host)).toBe(true);
+    }
+    const hosts = await call<HostView[]>(api, 'GET', '/hosts', { token: api.admin });
+    for (const printer of hosts.body.flatMap((h) => h.printers)) {
+      expect(printer.version).toBe(rollout.version);
+      expect(printer.mcus.every((m) => m.version === rollout.version)).toBe(true);
+    }
+  });
+
+  it('leaves printers that already run the target out of the next rollout', async () => {
+    const again = await call<{ message: string }>(api, 'POST', '/rollouts', {
+      token: api.admin,
+      body: { to: 'v0.13.0' },
+    });
+    expect(again).toMatchObject({
+      status: 409,
+      body: { message: 'selection: every selected printer already runs the target' },
+    });
+  });
+
+  it('pauses when the failure budget is spent, holding the failed printer stopped; resumes past it when an operator says so', async () => {
+    const [first, second, third] = farm.hosts as [FarmHost, FarmHost, FarmHost];
+    const thirdSince = third.audit().at(-1)!.seq;
+    await second.setFault({ kind: 'flash-fails', mcu: 'mcu' });
+    const created = await call<{ rollout: RolloutView }>(api, 'POST', '/rollouts', {
+      token: api.admin,
+      body: { to: 'origin/master', strategy: { canary: 1, batchSize: 1, concurrency: 1, maxFailures: 0 } },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.rollout.id;
+    const paused = await settled(api, id);
+    expect(paused).toMatchObject({
+      state: 'paused',
+      reason: '1 of 3 hosts failed, more than the failure budget of 0',
+    });
+    expect(paused.hosts.map((h) => [h.hostId, h.state])).toEqual([
+      [first.name, 'updated'],
+      [second.name, 'held'],
+      [third.name, 'pending'],
+    ]);
+    // The held printer: Klipper stopped on the host, and the inventory says why and what to do.
+    expect((await second.snapshot()).services.klipper).toBe('inactive');
+    expect(klipperOnlyStartedMatching(second)).toBe(true);
+    const printer = hostInstances(second)[0]!.printerId;
+    const held = await call<PrinterView>(api, 'GET', `/printers/${printer}`, { token: api.admin });
+    expect(held.body.needsAttention).toMatchObject({
+      step: 'flash',
+      reason: expect.stringMatching(/\[mcu\] is still in its bootloader/),
+    });
+    // Nothing more was queued while it was paused.
+    expect(third.audit().filter((e) => e.seq > thirdSince && e.event === 'command')).toEqual([]);
+    expect((await call(api, 'POST', `/rollouts/${id}/pause`, { token: api.admin })).status).toBe(409);
+
+    await second.clearFaults();
+    const resumed = await call<RolloutView>(api, 'POST', `/rollouts/${id}/resume`, { token: api.admin });
+    expect(resumed.status).toBe(200);
+    const ended = await settled(api, id);
+    expect(ended).toMatchObject({ state: 'failed', acceptedFailures: 1, counts: { updated: 2, held: 1 } });
+    expect((await third.snapshot()).hostVersion).toBe(ended.version);
+    expect(klipperOnlyStartedMatching(third)).toBe(true);
+  });
+});

@@ -52,6 +52,8 @@ describe('rollouts through the API: canary, then batches, every host updated thr
   let worker: WorkerProcess;
   let api: TestApi;
   let origin: string;
+  /** The rollout the failure budget stopped (left with one held host). */
+  let budgetRollout = '';
   const prefix = `lockstep-e2e-rollouts-${process.pid}`;
 
   beforeAll(async () => {
@@ -173,6 +175,7 @@ describe('rollouts through the API: canary, then batches, every host updated thr
     });
     expect(created.status).toBe(201);
     const id = created.body.rollout.id;
+    budgetRollout = id;
     const paused = await settled(api, id);
     expect(paused).toMatchObject({
       state: 'paused',
@@ -203,5 +206,64 @@ describe('rollouts through the API: canary, then batches, every host updated thr
     expect(ended).toMatchObject({ state: 'failed', acceptedFailures: 1, counts: { updated: 2, held: 1 } });
     expect((await third.snapshot()).hostVersion).toBe(ended.version);
     expect(klipperOnlyStartedMatching(third)).toBe(true);
+  });
+
+  it('retries only the failed host of an ended rollout', async () => {
+    const [first, second, third] = farm.hosts as [FarmHost, FarmHost, FarmHost];
+    const since = new Map(farm.hosts.map((h) => [h.name, h.audit().at(-1)!.seq]));
+    const retried = await call<RolloutView>(api, 'POST', `/rollouts/${budgetRollout}/retry`, {
+      token: api.admin,
+    });
+    expect(retried.status).toBe(200);
+    const ended = await settled(api, budgetRollout);
+    expect(ended).toMatchObject({ state: 'completed', counts: { updated: 3 } });
+    expect(ended.hosts.find((h) => h.hostId === second.name)).toMatchObject({ attempt: 2, state: 'updated' });
+    const snapshot = await second.snapshot();
+    expect(snapshot.hostVersion).toBe(ended.version);
+    expect(snapshot.klippy.state).toBe('ready');
+    expect(klipperOnlyStartedMatching(second)).toBe(true);
+    for (const host of [first, third])
+      expect(host.audit().filter((e) => e.seq > since.get(host.name)! && e.event === 'command')).toEqual([]);
+  });
+
+  it('refuses a downgrade unless asked; an API restart in the middle of a rollout loses nothing and queues nothing twice', async () => {
+    const refused = await call<{ message: string }>(api, 'POST', '/rollouts', {
+      token: api.admin,
+      body: { to: 'v0.13.0' },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.message).toMatch(
+      /^to: v0\.13\.0 \(v0\.13\.0-0-g[0-9a-f]+\) is older than what printers run \(.* runs v0\.13\.0-\d+-g/,
+    );
+
+    const since = new Map(farm.hosts.map((h) => [h.name, h.audit().at(-1)!.seq]));
+    const created = await call<{ rollout: RolloutView }>(api, 'POST', '/rollouts', {
+      token: api.admin,
+      body: { to: 'v0.13.0', strategy: { canary: 0, batchSize: 1, concurrency: 1, allowDowngrade: true } },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.rollout.id;
+    expect(created.body.rollout.hosts.map((h) => h.state)).toEqual(['queued', 'pending', 'pending']);
+    // The API goes away while the first host's job runs; the worker finishes it meanwhile.
+    await api.stop();
+    const first = farm.hosts[0]!;
+    const deadline = Date.now() + 120_000;
+    while (!first.audit().some((e) => e.seq > since.get(first.name)! && e.event === 'klipper-start')) {
+      if (Date.now() > deadline)
+        throw new Error(`the first host was never started again:\n${worker.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await api.restart();
+    const ended = await settled(api, id);
+    expect(ended).toMatchObject({ state: 'completed', counts: { updated: 3 } });
+    for (const host of farm.hosts) {
+      const audit = host.audit().filter((e) => e.seq > since.get(host.name)!);
+      // One job per host: one start of Klipper, one flash per board.
+      expect(audit.filter((e) => e.event === 'klipper-start')).toHaveLength(1);
+      expect(audit.filter((e) => e.event === 'flash' && e.mcu === 'mcu')).toHaveLength(1);
+      expect((await host.snapshot()).hostVersion).toBe(ended.version);
+      expect(klipperOnlyStartedMatching(host)).toBe(true);
+    }
   });
 });

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { refCandidates } from '@lockstep/mcu';
+import { parseKlipperVersion, refCandidates } from '@lockstep/mcu';
 
 const run = promisify(execFile);
 
@@ -67,5 +67,29 @@ export class KlipperOrigin {
     throw new UnknownRefError(
       `${ref} is neither a tag, a branch of the Klipper origin nor a full commit id there`,
     );
+  }
+
+  /**
+   * Whether moving from `current` (a version a printer reported, `git describe` style) to
+   * `target` goes back in history: the target is an ancestor of the printer's commit. Unknown
+   * when the version names no commit the origin has.
+   */
+  async isDowngrade(target: ResolvedRef, current: string): Promise<boolean | null> {
+    const commit = parseKlipperVersion(current).commit;
+    if (!commit) return null;
+    let full: string;
+    try {
+      full = (await this.git(['rev-parse', '--verify', '--quiet', `${commit}^{commit}`])).trim();
+    } catch {
+      return null;
+    }
+    if (full === target.commit) return false;
+    try {
+      await this.git(['merge-base', '--is-ancestor', target.commit, full]);
+      return true;
+    } catch (error) {
+      if ((error as { code?: number }).code === 1) return false;
+      throw error;
+    }
   }
 }

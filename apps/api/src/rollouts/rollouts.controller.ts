@@ -50,6 +50,17 @@ export class RolloutsController {
     return this.rollouts.resume(id, request.token!);
   }
 
+  /** Runs the failed and unreachable hosts again. */
+  @Post(':id/retry')
+  @HttpCode(200)
+  @Roles('admin', 'operator')
+  retry(
+    @Param('id', new ZodPipe(idParam, 'id')) id: string,
+    @Req() request: AuthenticatedRequest,
+  ): Promise<RolloutView> {
+    return this.rollouts.retry(id, request.token!);
+  }
+
   @Post(':id/cancel')
   @HttpCode(200)
   @Roles('admin', 'operator')

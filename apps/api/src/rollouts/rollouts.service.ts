@@ -20,7 +20,7 @@ import {
 import { AuditRepository, type Actor } from '../audit/audit.repository';
 import { Database, type Db } from '../db/database';
 import { rolloutHosts, rollouts } from '../db/schema';
-import { HostsRepository } from '../hosts/hosts.repository';
+import { HostsRepository, type HostView } from '../hosts/hosts.repository';
 import { type KlipperOrigin, UnknownRefError, type ResolvedRef } from '../klipper/klipper-origin';
 import { KLIPPER_ORIGIN, REDIS, UPDATE_QUEUE } from '../tokens';
 import { batchesOf, hostDryRun, hostIsCurrent, hostJob, PlanError, selectHosts } from './plan';
@@ -144,6 +144,7 @@ export class RolloutsService {
         });
       throw error;
     }
+    if (!request.strategy.allowDowngrade) await this.refuseDowngrade(selected.hosts, target);
     const current = request.strategy.skipCurrent
       ? selected.hosts.filter((h) => hostIsCurrent(h, target))
       : [];
@@ -209,6 +210,44 @@ export class RolloutsService {
     });
     await this.advance(id);
     return { dryRun: false, plan, rollout: await this.get(id) };
+  }
+
+  /** A rollout never moves a printer back in history unless it says so (strategy.allowDowngrade). */
+  private async refuseDowngrade(hosts: HostView[], target: ResolvedRef): Promise<void> {
+    const newer: string[] = [];
+    for (const printer of hosts.flatMap((h) => h.printers)) {
+      if (printer.version && (await this.origin!.isDowngrade(target, printer.version)))
+        newer.push(`${printer.id} runs ${printer.version}`);
+    }
+    if (newer.length > 0) {
+      throw new BadRequestException(
+        `to: ${target.ref} (${target.version}) is older than what printers run (${newer.join(', ')}): set strategy.allowDowngrade to move them back`,
+      );
+    }
+  }
+
+  /** Puts the failed and unreachable hosts of an ended or paused rollout back in it, and runs it again. */
+  async retry(id: string, actor: Actor): Promise<RolloutView> {
+    const before = await this.get(id);
+    const failed = before.hosts.filter((h) => FAILED.includes(h.state) || h.state === 'unreachable');
+    if (failed.length === 0) throw new ConflictException(`rollout ${id} has no failed host to retry`);
+    await this.transition(id, ['paused', 'failed', 'aborted'], 'running', actor, null, {
+      acceptedFailures: 0,
+    });
+    await this.database.db
+      .update(rolloutHosts)
+      .set({ state: 'pending', result: null, finishedAt: null })
+      .where(
+        and(
+          eq(rolloutHosts.rolloutId, id),
+          inArray(
+            rolloutHosts.hostId,
+            failed.map((h) => h.hostId),
+          ),
+        ),
+      );
+    await this.advance(id);
+    return this.get(id);
   }
 
   async get(id: string): Promise<RolloutView> {
@@ -420,7 +459,7 @@ export class RolloutsService {
     }
     await this.audit.record(
       actor,
-      `rollout.${to === 'running' ? 'resume' : to === 'paused' ? 'pause' : 'cancel'}`,
+      `rollout.${to === 'running' ? 'run' : to === 'paused' ? 'pause' : 'cancel'}`,
       id,
     );
   }

@@ -1,0 +1,165 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { parsePrinterUpdateJob, QUEUES, REDIS_KEYS } from '@lockstep/contracts';
+import { voronInventory } from '@lockstep/mcu/src/domain/fixtures/inventory';
+import type { RolloutView } from '../../apps/api/src/rollouts/rollouts.service';
+import { REDIS_URL } from '../e2e/harness';
+import { BACKENDS, call, startTestApi, type TestApi } from './api-harness';
+
+const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+
+/** A Klipper origin with the tags v0.12.0 and v0.13.0, owned by the test's user. */
+function klipperOrigin(dir: string): { path: string; commits: Record<string, string> } {
+  const work = join(dir, 'work');
+  const git = (...args: string[]): string =>
+    execFileSync('git', ['-C', work, ...args], {
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'k',
+        GIT_AUTHOR_EMAIL: 'k@x.invalid',
+        GIT_COMMITTER_NAME: 'k',
+        GIT_COMMITTER_EMAIL: 'k@x.invalid',
+      },
+    })
+      .toString()
+      .trim();
+  execFileSync('git', ['init', '-q', '-b', 'master', work]);
+  const commits: Record<string, string> = {};
+  for (const tag of ['v0.12.0', 'v0.13.0']) {
+    git('commit', '-q', '--allow-empty', '-m', tag);
+    git('tag', tag);
+    commits[tag] = git('rev-parse', 'HEAD');
+  }
+  execFileSync('git', ['clone', '-q', '--bare', work, join(dir, 'klipper.git')]);
+  return { path: join(dir, 'klipper.git'), commits };
+}
+
+const host = (n: number) => ({
+  id: `pi-${n}`,
+  address: `10.0.0.${n}`,
+  user: 'pi',
+  hostKey: HOST_KEY,
+  groups: ['hall-a'],
+  instances: [
+    {
+      printerId: `voron-${n}`,
+      service: 'klipper',
+      printerConfig: '~/printer_data/config/printer.cfg',
+      moonrakerPort: 7125,
+      mcus: voronInventory(),
+    },
+  ],
+});
+
+describe.each(BACKENDS)('rollout control through the API on %s (no worker takes the jobs)', (backend) => {
+  let api: TestApi;
+  let dir: string;
+  let origin: ReturnType<typeof klipperOrigin>;
+  let redis: Redis;
+  let queue: Queue;
+  const prefix = `lockstep-e2e-control-${backend}-${process.pid}`;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lockstep-control-'));
+    origin = klipperOrigin(dir);
+    api = await startTestApi(backend, {
+      REDIS_URL,
+      LOCKSTEP_QUEUE_PREFIX: prefix,
+      LOCKSTEP_KLIPPER_ORIGIN: origin.path,
+    });
+    redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    queue = new Queue(QUEUES.printerUpdate, { connection: redis, prefix });
+    for (const n of [1, 2, 3])
+      expect((await call(api, 'POST', '/hosts', { token: api.admin, body: host(n) })).status).toBe(201);
+  });
+  afterAll(async () => {
+    await queue?.obliterate({ force: true }).catch(() => undefined);
+    await queue?.close();
+    redis?.disconnect();
+    await api?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses rollouts to viewers, unknown refs and printers, naming the field', async () => {
+    const viewer = await api.token('viewer');
+    expect((await call(api, 'POST', '/rollouts', { token: viewer, body: { to: 'v0.13.0' } })).status).toBe(
+      403,
+    );
+    expect(await call(api, 'POST', '/rollouts', { token: api.admin, body: { to: 'v9.9.9' } })).toMatchObject({
+      status: 400,
+      body: {
+        message: 'to: v9.9.9 is neither a tag, a branch of the Klipper origin nor a full commit id there',
+      },
+    });
+    expect(
+      await call(api, 'POST', '/rollouts', {
+        token: api.admin,
+        body: { to: 'v0.13.0', selection: { printers: ['voron-9'] } },
+      }),
+    ).toMatchObject({
+      status: 400,
+      body: { issues: ['selection.printers.0: no printer voron-9 in the inventory'] },
+    });
+    expect(
+      (await call(api, 'POST', '/rollouts', { token: api.admin, body: { to: '--upload-pack=x' } })).status,
+    ).toBe(400);
+  });
+
+  it('queues the canary with the commit resolved once; pauses, resumes and cancels, telling the running job to stop', async () => {
+    const created = await call<{ rollout: RolloutView }>(api, 'POST', '/rollouts', {
+      token: api.admin,
+      body: { to: 'v0.13.0', selection: { groups: ['hall-a'] }, strategy: { canary: 1 } },
+    });
+    expect(created.status).toBe(201);
+    const rollout = created.body.rollout;
+    expect(rollout).toMatchObject({ state: 'running', commit: origin.commits['v0.13.0'] });
+    expect(rollout.hosts.map((h) => [h.hostId, h.batch, h.state])).toEqual([
+      ['pi-1', 0, 'queued'],
+      ['pi-2', 1, 'pending'],
+      ['pi-3', 1, 'pending'],
+    ]);
+    // The job in the queue: the worker's schema accepts it, and it installs exactly that commit.
+    const job = await queue.getJob(rollout.hosts[0]!.jobId!);
+    const data = parsePrinterUpdateJob(job!.data);
+    expect(data).toMatchObject({
+      printerId: 'pi-1',
+      mode: 'update',
+      target: { ref: 'v0.13.0', commit: origin.commits['v0.13.0'] },
+    });
+    expect(data.instances.map((i) => i.printerId)).toEqual(['voron-1']);
+    expect(data.instances[0]!.mcus.map((m) => m.name)).toEqual(voronInventory().map((m) => m.name));
+
+    expect(
+      (await call<RolloutView>(api, 'POST', `/rollouts/${rollout.id}/pause`, { token: api.admin })).body
+        .state,
+    ).toBe('paused');
+    expect(
+      (await call<RolloutView>(api, 'POST', `/rollouts/${rollout.id}/resume`, { token: api.admin })).body
+        .state,
+    ).toBe('running');
+    // A resume queues nothing more while the canary's job runs.
+    expect(await queue.getJobCounts('waiting', 'active')).toMatchObject({ waiting: 1 });
+    const cancelled = await call<RolloutView>(api, 'POST', `/rollouts/${rollout.id}/cancel`, {
+      token: api.admin,
+    });
+    expect(cancelled.body.state).toBe('cancelled');
+    expect(cancelled.body.hosts.map((h) => h.state)).toEqual(['queued', 'cancelled', 'cancelled']);
+    expect(await redis.get(REDIS_KEYS.cancel(rollout.hosts[0]!.jobId!))).toBe('1');
+    expect((await call(api, 'POST', `/rollouts/${rollout.id}/resume`, { token: api.admin })).status).toBe(
+      409,
+    );
+    const audit = await call<{ action: string; subject: string }[]>(api, 'GET', '/audit', {
+      token: api.admin,
+    });
+    expect(audit.body.filter((e) => e.subject === rollout.id).map((e) => e.action)).toEqual([
+      'rollout.cancel',
+      'rollout.run',
+      'rollout.pause',
+      'rollout.create',
+    ]);
+  });
+});

@@ -94,6 +94,21 @@ function view(row: RolloutRow, hosts: HostRow[]): RolloutView {
   };
 }
 
+/** Runs a step of planning; a plan the inventory cannot make is a 400 naming each field. */
+function planned<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    if (!(error instanceof PlanError)) throw error;
+    throw new BadRequestException({
+      statusCode: 400,
+      error: 'Bad Request',
+      message: error.message,
+      issues: error.issues,
+    });
+  }
+}
+
 /** A job that failed outright: unreachable when it could not reach the host, else failed. */
 function failedJobState(reason: string): string {
   return /^cannot reach |^connection to .* (is closed|dropped)/.test(reason) ? 'unreachable' : 'failed';
@@ -131,19 +146,7 @@ export class RolloutsService {
   async create(request: RolloutRequest, actor: Actor) {
     const target = await this.resolve(request.to);
     const all = await this.inventory.list();
-    let selected;
-    try {
-      selected = selectHosts(all, request.selection);
-    } catch (error) {
-      if (error instanceof PlanError)
-        throw new BadRequestException({
-          statusCode: 400,
-          error: 'Bad Request',
-          message: error.message,
-          issues: error.issues,
-        });
-      throw error;
-    }
+    const selected = planned(() => selectHosts(all, request.selection));
     if (!request.strategy.allowDowngrade) await this.refuseDowngrade(selected.hosts, target);
     const current = request.strategy.skipCurrent
       ? selected.hosts.filter((h) => hostIsCurrent(h, target))
@@ -152,6 +155,7 @@ export class RolloutsService {
     const instances = await this.inventory.jobInstances(hosts.map((h) => h.id));
     const batches = batchesOf(hosts.length, request.strategy);
     const id = `r-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    const dryRuns = hosts.map((h) => hostDryRun(h, instances.get(h.id) ?? [], target));
     const plan = {
       id,
       target,
@@ -159,29 +163,20 @@ export class RolloutsService {
         hostId: h.id,
         batch: batches[i]!,
         printers: h.printers.map((p) => p.id),
-        ...hostDryRun(h, instances.get(h.id) ?? [], target),
+        ...dryRuns[i]!,
       })),
       alreadyCurrent: current.map((h) => h.id),
       siblings: selected.siblings,
-      builds: [...new Set(hosts.flatMap((h) => hostDryRun(h, instances.get(h.id) ?? [], target).builds))],
+      builds: [...new Set(dryRuns.flatMap((d) => d.builds))],
     };
     if (request.dryRun) return { dryRun: true, plan };
     if (hosts.length === 0)
       throw new ConflictException('selection: every selected printer already runs the target');
     // Every job is built (and validated as the worker validates it) before anything is stored.
-    try {
+    planned(() => {
       for (const h of hosts)
         hostJob(h, instances.get(h.id) ?? [], { id, target, strategy: request.strategy }, 1);
-    } catch (error) {
-      if (error instanceof PlanError)
-        throw new BadRequestException({
-          statusCode: 400,
-          error: 'Bad Request',
-          message: error.message,
-          issues: error.issues,
-        });
-      throw error;
-    }
+    });
     await this.database.db.transaction(async (tx) => {
       await tx.insert(rollouts).values({
         id,

@@ -162,4 +162,36 @@ describe.each(BACKENDS)('rollout control through the API on %s (no worker takes 
       'rollout.create',
     ]);
   });
+
+  it('rolls one printer back through the same job and gate: its host in rollback mode, to a named or the previous version', async () => {
+    const viewer = await api.token('viewer');
+    expect((await call(api, 'POST', '/printers/voron-2/rollback', { token: viewer, body: {} })).status).toBe(
+      403,
+    );
+    expect(
+      (await call(api, 'POST', '/printers/voron-9/rollback', { token: api.admin, body: {} })).status,
+    ).toBe(404);
+    const bad = await call<{ issues: string[] }>(api, 'POST', '/printers/voron-2/rollback', {
+      token: api.admin,
+      body: { version: '../../etc/passwd' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.issues[0]).toMatch(/^version: /);
+
+    for (const [body, target] of [
+      [{}, {}],
+      [{ version: 'v0.12.0-0-g3ca7704' }, { version: 'v0.12.0-0-g3ca7704' }],
+    ] as const) {
+      const made = await call<RolloutView>(api, 'POST', '/printers/voron-2/rollback', {
+        token: api.admin,
+        body,
+      });
+      expect(made.status).toBe(201);
+      expect(made.body).toMatchObject({ mode: 'rollback', state: 'running' });
+      expect(made.body.hosts.map((h) => [h.hostId, h.state])).toEqual([['pi-2', 'queued']]);
+      const job = parsePrinterUpdateJob((await queue.getJob(made.body.hosts[0]!.jobId!))!.data);
+      expect(job).toMatchObject({ printerId: 'pi-2', mode: 'rollback', target });
+      expect(job.target.ref).toBeUndefined();
+    }
+  });
 });

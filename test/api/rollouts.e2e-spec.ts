@@ -54,6 +54,8 @@ describe('rollouts through the API: canary, then batches, every host updated thr
   let origin: string;
   /** The rollout the failure budget stopped (left with one held host). */
   let budgetRollout = '';
+  /** The version origin/master is at (the budget rollout's target). */
+  let masterVersion = '';
   const prefix = `lockstep-e2e-rollouts-${process.pid}`;
 
   beforeAll(async () => {
@@ -217,6 +219,7 @@ describe('rollouts through the API: canary, then batches, every host updated thr
     expect(retried.status).toBe(200);
     const ended = await settled(api, budgetRollout);
     expect(ended).toMatchObject({ state: 'completed', counts: { updated: 3 } });
+    masterVersion = ended.version;
     expect(ended.hosts.find((h) => h.hostId === second.name)).toMatchObject({ attempt: 2, state: 'updated' });
     const snapshot = await second.snapshot();
     expect(snapshot.hostVersion).toBe(ended.version);
@@ -265,5 +268,29 @@ describe('rollouts through the API: canary, then batches, every host updated thr
       expect((await host.snapshot()).hostVersion).toBe(ended.version);
       expect(klipperOnlyStartedMatching(host)).toBe(true);
     }
+  });
+
+  it('rolls one printer back to the version before its last update, through the same gate, touching no other host', async () => {
+    const [first, ...others] = farm.hosts as [FarmHost, ...FarmHost[]];
+    const since = new Map(farm.hosts.map((h) => [h.name, h.audit().at(-1)!.seq]));
+    const printer = hostInstances(first)[0]!.printerId;
+    const made = await call<RolloutView>(api, 'POST', `/printers/${printer}/rollback`, {
+      token: api.admin,
+      body: {},
+    });
+    expect(made.status).toBe(201);
+    const ended = await settled(api, made.body.id);
+    expect(ended).toMatchObject({ mode: 'rollback', state: 'completed', counts: { updated: 1 } });
+    const snapshot = await first.snapshot();
+    expect(snapshot.hostVersion).toBe(masterVersion);
+    expect(snapshot.mcus.every((m) => m.version === masterVersion)).toBe(true);
+    expect(snapshot.klippy.state).toBe('ready');
+    expect(klipperOnlyStartedMatching(first)).toBe(true);
+    // From stored firmware: no build on the host.
+    expect(first.audit().filter((e) => e.seq > since.get(first.name)! && e.event === 'build')).toEqual([]);
+    for (const host of others)
+      expect(host.audit().filter((e) => e.seq > since.get(host.name)! && e.event === 'command')).toEqual([]);
+    const inventory = await call<PrinterView>(api, 'GET', `/printers/${printer}`, { token: api.admin });
+    expect(inventory.body.version).toBe(masterVersion);
   });
 });

@@ -16,7 +16,7 @@ import { HostsController } from './hosts/hosts.controller';
 import { HostsRepository } from './hosts/hosts.repository';
 import { KlipperOrigin } from './klipper/klipper-origin';
 import { RolloutEvents } from './rollouts/rollout-events';
-import { RolloutsController } from './rollouts/rollouts.controller';
+import { RollbacksController, RolloutsController } from './rollouts/rollouts.controller';
 import { RolloutsService } from './rollouts/rollouts.service';
 import { API_CONFIG, KLIPPER_ORIGIN, REDIS, UPDATE_QUEUE } from './tokens';
 
@@ -26,7 +26,14 @@ export class AppModule {
   static forRoot(deps: { config: ApiConfig; database: Database; redis: Redis }): DynamicModule {
     return {
       module: AppModule,
-      controllers: [HealthController, TokensController, HostsController, AuditController, RolloutsController],
+      controllers: [
+        HealthController,
+        TokensController,
+        HostsController,
+        AuditController,
+        RolloutsController,
+        RollbacksController,
+      ],
       providers: [
         { provide: API_CONFIG, useValue: deps.config },
         { provide: Database, useValue: deps.database },

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { validateGitRef } from '@lockstep/mcu';
+import { assertSafeVersion, validateGitRef } from '@lockstep/mcu';
 import { domainRule, slug } from './fields';
 
 /** A count, or a share of the selected hosts (`25%`). */
@@ -63,6 +63,12 @@ export const rolloutRequestSchema = z
 export type RolloutRequestInput = z.input<typeof rolloutRequestSchema>;
 export type RolloutRequest = z.output<typeof rolloutRequestSchema>;
 export type RolloutStrategy = RolloutRequest['strategy'];
+
+/** The rollback of one printer (with its host's other printers): to a version it stores, or to the one before its last update. */
+export const rollbackRequestSchema = z
+  .object({ version: z.string().superRefine(domainRule(assertSafeVersion)).optional() })
+  .strict();
+export type RollbackRequest = z.output<typeof rollbackRequestSchema>;
 
 /** A count or percentage of `total`, at least `min` (a percentage rounds up). */
 export function countOf(value: number | string, total: number, min = 0): number {

@@ -123,8 +123,13 @@ export const rollouts = pgTable(
   'rollouts',
   {
     id: text('id').primaryKey(),
+    /** `update` to a resolved commit, or `rollback` of one host to an earlier version it stores. */
+    mode: text('mode').notNull().default('update'),
+    /** The ref asked for; for a rollback, the version or `previous`. */
     ref: text('ref').notNull(),
+    /** The commit every host installs (empty for a rollback: each host knows its own). */
     commit: text('commit').notNull(),
+    /** The version it installs (for a rollback: the one asked for, or empty for the previous one). */
     version: text('version').notNull(),
     state: text('state').notNull(),
     /** Why it paused, failed or was cancelled. */
@@ -138,6 +143,7 @@ export const rollouts = pgTable(
     updatedAt: moment('updated_at'),
   },
   (t) => [
+    check('rollouts_mode', sql`${t.mode} in ('update', 'rollback')`),
     check(
       'rollouts_state',
       sql`${t.state} in ('running', 'paused', 'completed', 'failed', 'aborted', 'cancelled')`,

@@ -63,9 +63,10 @@ export function hostIsCurrent(host: HostView, target: ResolvedRef): boolean {
 export function hostJob(
   host: HostView,
   instances: InstanceSpec[],
-  rollout: { id: string; target: ResolvedRef; strategy: RolloutRequest['strategy'] },
+  rollout: { id: string; mode?: string; target: ResolvedRef; strategy: RolloutRequest['strategy'] },
   attempt: number,
 ): PrinterUpdateJobInput {
+  const rollback = rollout.mode === 'rollback';
   if (!host.hostKey)
     throw new PlanError([
       `host ${host.id} has no pinned host key: enrol it with its key (hostKey) before a rollout`,
@@ -73,8 +74,12 @@ export function hostJob(
   const job: PrinterUpdateJobInput = {
     printerId: host.id,
     requestId: `${rollout.id}-${attempt}`,
-    mode: 'update',
-    target: { ref: rollout.target.ref, commit: rollout.target.commit },
+    mode: rollback ? 'rollback' : 'update',
+    target: rollback
+      ? rollout.target.version
+        ? { version: rollout.target.version }
+        : {}
+      : { ref: rollout.target.ref, commit: rollout.target.commit },
     host: { address: host.address, port: host.port, user: host.user, hostKey: host.hostKey },
     can: host.can,
     paths: host.paths,

@@ -1,9 +1,30 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
-import { rolloutRequestSchema, type RolloutRequest } from '@lockstep/contracts';
+import {
+  rollbackRequestSchema,
+  rolloutRequestSchema,
+  type RollbackRequest,
+  type RolloutRequest,
+} from '@lockstep/contracts';
 import { ANY_ROLE, Roles, type AuthenticatedRequest } from '../auth/auth.guard';
 import { idParam } from '../common/params';
 import { ZodPipe } from '../common/zod-pipe';
 import { RolloutsService, type RolloutView } from './rollouts.service';
+
+/** The rollback of one printer: a one-host rollout in rollback mode, followed like any other. */
+@Controller('printers')
+export class RollbacksController {
+  constructor(@Inject(RolloutsService) private readonly rollouts: RolloutsService) {}
+
+  @Post(':id/rollback')
+  @Roles('admin', 'operator')
+  rollback(
+    @Param('id', new ZodPipe(idParam, 'id')) id: string,
+    @Body(new ZodPipe(rollbackRequestSchema)) body: RollbackRequest,
+    @Req() request: AuthenticatedRequest,
+  ): Promise<RolloutView> {
+    return this.rollouts.rollback(id, body.version, request.token!);
+  }
+}
 
 @Controller('rollouts')
 export class RolloutsController {

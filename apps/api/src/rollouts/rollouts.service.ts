@@ -14,6 +14,7 @@ import {
   JOB_NAMES,
   printerUpdateJobId,
   REDIS_KEYS,
+  rolloutRequestSchema,
   type PrinterUpdateResult,
   type RolloutRequest,
 } from '@lockstep/contracts';
@@ -42,6 +43,7 @@ type HostRow = typeof rolloutHosts.$inferSelect;
 
 export interface RolloutView {
   id: string;
+  mode: string;
   ref: string;
   commit: string;
   version: string;
@@ -70,6 +72,7 @@ function view(row: RolloutRow, hosts: HostRow[]): RolloutView {
   for (const h of hosts) counts[h.state] = (counts[h.state] ?? 0) + 1;
   return {
     id: row.id,
+    mode: row.mode,
     ref: row.ref,
     commit: row.commit,
     version: row.version,
@@ -205,6 +208,46 @@ export class RolloutsService {
     });
     await this.advance(id);
     return { dryRun: false, plan, rollout: await this.get(id) };
+  }
+
+  /**
+   * Rolls one printer back, with the other printers of its host (they share the checkout): to
+   * a version the host stores, or to the one before its last update. The same job, the same gate.
+   */
+  async rollback(printerId: string, version: string | undefined, actor: Actor): Promise<RolloutView> {
+    const host = (await this.inventory.list()).find((h) => h.printers.some((p) => p.id === printerId));
+    if (!host) throw new NotFoundException(`no printer ${printerId}`);
+    const strategy = rolloutRequestSchema.parse({
+      to: 'rollback',
+      strategy: { canary: 0, concurrency: 1 },
+    }).strategy;
+    const id = `rb-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    const target = { ref: version ?? 'previous', commit: '', version: version ?? '' };
+    const instances = await this.inventory.jobInstances([host.id]);
+    planned(() => hostJob(host, instances.get(host.id) ?? [], { id, mode: 'rollback', target, strategy }, 1));
+    await this.database.db.transaction(async (tx) => {
+      await tx.insert(rollouts).values({
+        id,
+        mode: 'rollback',
+        ref: target.ref,
+        commit: '',
+        version: target.version,
+        state: 'running',
+        strategy,
+        selection: { printers: [printerId] },
+        createdBy: `${actor.id} (${actor.name})`,
+      });
+      await tx
+        .insert(rolloutHosts)
+        .values({ rolloutId: id, hostId: host.id, batch: 0, position: 0, state: 'pending' });
+    });
+    await this.audit.record(actor, 'printer.rollback', printerId, {
+      rollout: id,
+      host: host.id,
+      version: version ?? 'previous',
+    });
+    await this.advance(id);
+    return this.get(id);
   }
 
   /** A rollout never moves a printer back in history unless it says so (strategy.allowDowngrade). */
@@ -354,7 +397,12 @@ export class RolloutsService {
       const data = hostJob(
         host,
         instances.get(h.hostId) ?? [],
-        { id: rollout.id, target, strategy: rollout.strategy as RolloutRequest['strategy'] },
+        {
+          id: rollout.id,
+          mode: rollout.mode,
+          target,
+          strategy: rollout.strategy as RolloutRequest['strategy'],
+        },
         h.attempt,
       );
       await this.queue.add(JOB_NAMES.printerUpdate, data, {

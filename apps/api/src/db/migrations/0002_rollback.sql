@@ -1,0 +1,2 @@
+ALTER TABLE "rollouts" ADD COLUMN "mode" text DEFAULT 'update' NOT NULL;--> statement-breakpoint
+ALTER TABLE "rollouts" ADD CONSTRAINT "rollouts_mode" CHECK ("rollouts"."mode" in ('update', 'rollback'));

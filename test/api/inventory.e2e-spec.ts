@@ -188,6 +188,31 @@ describe.each(BACKENDS)('the fleet API on %s: tokens, roles and the inventory', 
     );
   });
 
+  it('serves its OpenAPI document, built from the schemas it validates with, to token holders', async () => {
+    expect((await call(api, 'GET', '/docs/json')).status).toBe(401);
+    const viewer = await api.token('viewer', 'docs reader');
+    type Operation = {
+      description: string;
+      security?: unknown[];
+      requestBody: {
+        content: Record<string, { schema: { additionalProperties: boolean; required: string[] } }>;
+      };
+    };
+    const doc = await call<{ openapi: string; paths: Record<string, Record<string, Operation>> }>(
+      api,
+      'GET',
+      '/docs/json',
+      { token: viewer },
+    );
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toBe('3.1.0');
+    const enrol = doc.body.paths['/hosts']!.post!.requestBody.content['application/json']!.schema;
+    expect(enrol.additionalProperties).toBe(false);
+    expect(enrol.required).toEqual(expect.arrayContaining(['id', 'address', 'user', 'instances']));
+    expect(doc.body.paths['/rollouts/{id}/retry']!.post!.description).toBe('Roles: admin, operator.');
+    expect(doc.body.paths['/health']!.get!.security).toEqual([]);
+  });
+
   it('keeps everything across a restart of the API', async () => {
     await api.stop();
     await api.restart();

@@ -5,12 +5,42 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppModule } from './app.module';
+import { TokenService } from './auth/token-service';
+import { openApiDocument } from './docs/openapi';
 import type { ApiConfig } from './config';
 import { Database } from './db/database';
 
 /** A request id from the client's X-Request-Id when it is a plain token, else a new one. */
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/**
+ * The OpenAPI document (`/docs/json`) and its Swagger UI (`/docs`), built from the schemas the
+ * routes validate with. Like every route but /health they take a token (any role).
+ */
+async function serveDocs(app: NestFastifyApplication): Promise<void> {
+  const tokens = app.get(TokenService);
+  const onRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const header = request.headers.authorization;
+    const presented =
+      typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    if (!(await tokens.verify(presented))) {
+      await reply.code(401).send({
+        statusCode: 401,
+        error: 'Unauthorized',
+        message: 'an API token is required: Authorization: Bearer <token>',
+      });
+    }
+  };
+  await app.register(fastifySwagger as never, {
+    mode: 'static',
+    specification: { document: openApiDocument() },
+  });
+  await app.register(fastifySwaggerUi as never, { routePrefix: '/docs', uiHooks: { onRequest } });
+}
 
 export interface ApiServer {
   app: NestFastifyApplication;
@@ -47,6 +77,7 @@ export async function startApiServer(config: ApiConfig): Promise<ApiServer> {
       { logger: ['error', 'warn'] },
     );
     app.enableShutdownHooks();
+    await serveDocs(app);
     await app.listen(config.LOCKSTEP_API_PORT, config.LOCKSTEP_API_HOST);
     const { port } = app.getHttpServer().address() as AddressInfo;
     const host = config.LOCKSTEP_API_HOST.includes(':')

@@ -213,6 +213,21 @@ describe.each(BACKENDS)('the fleet API on %s: tokens, roles and the inventory', 
     expect(doc.body.paths['/health']!.get!.security).toEqual([]);
   });
 
+  it('exposes Prometheus metrics to token holders: requests by route pattern, and what the database holds', async () => {
+    expect((await call(api, 'GET', '/metrics')).status).toBe(401);
+    const metrics = await call<string>(api, 'GET', '/metrics', {
+      token: await api.token('viewer', 'prometheus'),
+    });
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toMatch(
+      /^lockstep_http_request_duration_seconds_count\{method="GET",route="\/hosts\/:id",status="200"\} [1-9]/m,
+    );
+    expect(metrics.body).not.toMatch(/route="\/hosts\/pi-01"/);
+    expect(metrics.body).toMatch(/^lockstep_printers_needing_attention 0$/m);
+    expect(metrics.body).toMatch(/^# TYPE lockstep_rollouts gauge$/m);
+    expect(metrics.body).toMatch(/^lockstep_api_process_resident_memory_bytes \d+/m);
+  });
+
   it('keeps everything across a restart of the API', async () => {
     await api.stop();
     await api.restart();

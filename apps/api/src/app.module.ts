@@ -15,6 +15,7 @@ import { HealthController } from './health/health.controller';
 import { HostsController } from './hosts/hosts.controller';
 import { HostsRepository } from './hosts/hosts.repository';
 import { KlipperOrigin } from './klipper/klipper-origin';
+import { Metrics, MetricsController } from './metrics/metrics';
 import { RolloutEvents } from './rollouts/rollout-events';
 import { RollbacksController, RolloutsController } from './rollouts/rollouts.controller';
 import { RolloutsService } from './rollouts/rollouts.service';
@@ -33,6 +34,7 @@ export class AppModule {
         AuditController,
         RolloutsController,
         RollbacksController,
+        MetricsController,
       ],
       providers: [
         { provide: API_CONFIG, useValue: deps.config },
@@ -55,6 +57,7 @@ export class AppModule {
               prefix: deps.config.LOCKSTEP_QUEUE_PREFIX,
             }),
         },
+        Metrics,
         RolloutsService,
         RolloutEvents,
         TokenService,

@@ -11,6 +11,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppModule } from './app.module';
 import { TokenService } from './auth/token-service';
 import { openApiDocument } from './docs/openapi';
+import { Metrics } from './metrics/metrics';
 import type { ApiConfig } from './config';
 import { Database } from './db/database';
 
@@ -40,6 +41,24 @@ async function serveDocs(app: NestFastifyApplication): Promise<void> {
     specification: { document: openApiDocument() },
   });
   await app.register(fastifySwaggerUi as never, { routePrefix: '/docs', uiHooks: { onRequest } });
+}
+
+/** Each request's duration, by its route's pattern (never the path with its ids). */
+function timeRequests(app: NestFastifyApplication): void {
+  const metrics = app.get(Metrics);
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+      metrics.requests.observe(
+        {
+          method: request.method,
+          route: request.routeOptions.url ?? 'unknown',
+          status: String(reply.statusCode),
+        },
+        reply.elapsedTime / 1000,
+      );
+    });
 }
 
 export interface ApiServer {
@@ -78,6 +97,7 @@ export async function startApiServer(config: ApiConfig): Promise<ApiServer> {
     );
     app.enableShutdownHooks();
     await serveDocs(app);
+    timeRequests(app);
     await app.listen(config.LOCKSTEP_API_PORT, config.LOCKSTEP_API_HOST);
     const { port } = app.getHttpServer().address() as AddressInfo;
     const host = config.LOCKSTEP_API_HOST.includes(':')

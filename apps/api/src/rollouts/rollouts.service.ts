@@ -23,6 +23,7 @@ import { Database, type Db } from '../db/database';
 import { rolloutHosts, rollouts } from '../db/schema';
 import { HostsRepository, type HostView } from '../hosts/hosts.repository';
 import { type KlipperOrigin, UnknownRefError, type ResolvedRef } from '../klipper/klipper-origin';
+import { Metrics } from '../metrics/metrics';
 import { KLIPPER_ORIGIN, REDIS, UPDATE_QUEUE } from '../tokens';
 import { batchesOf, hostDryRun, hostIsCurrent, hostJob, PlanError, selectHosts } from './plan';
 
@@ -131,6 +132,7 @@ export class RolloutsService {
     @Inject(KLIPPER_ORIGIN) private readonly origin: KlipperOrigin | null,
     @Inject(UPDATE_QUEUE) private readonly queue: Queue,
     @Inject(REDIS) private readonly redis: Redis,
+    @Inject(Metrics) private readonly metrics: Metrics,
   ) {}
 
   private async resolve(ref: string): Promise<ResolvedRef> {
@@ -448,6 +450,7 @@ export class RolloutsService {
       .set({ state, result, finishedAt: new Date() })
       .where(and(eq(rolloutHosts.jobId, jobId), eq(rolloutHosts.state, 'queued')))
       .returning({ rolloutId: rolloutHosts.rolloutId });
+    if (updated.length > 0) this.metrics.jobs.inc({ outcome: state });
     return updated[0]?.rolloutId ?? null;
   }
 

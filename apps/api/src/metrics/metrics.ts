@@ -30,34 +30,24 @@ export class Metrics {
   constructor(@Inject(Database) database: Database) {
     collectDefaultMetrics({ register: this.registry, prefix: 'lockstep_api_' });
     const { db } = database;
-    new Gauge({
-      name: 'lockstep_rollouts',
-      help: 'Rollouts by state',
-      labelNames: ['state'],
-      registers: [this.registry],
-      async collect() {
-        this.reset();
-        const rows = await db
-          .select({ state: rollouts.state, n: sql<number>`count(*)::int` })
-          .from(rollouts)
-          .groupBy(rollouts.state);
-        for (const row of rows) this.set({ state: row.state }, Number(row.n));
-      },
-    });
-    new Gauge({
-      name: 'lockstep_rollout_hosts',
-      help: 'Hosts of rollouts by state',
-      labelNames: ['state'],
-      registers: [this.registry],
-      async collect() {
-        this.reset();
-        const rows = await db
-          .select({ state: rolloutHosts.state, n: sql<number>`count(*)::int` })
-          .from(rolloutHosts)
-          .groupBy(rolloutHosts.state);
-        for (const row of rows) this.set({ state: row.state }, Number(row.n));
-      },
-    });
+    const byState = (name: string, help: string, table: typeof rollouts | typeof rolloutHosts): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['state'],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          const rows = await db
+            .select({ state: table.state, n: sql<number>`count(*)::int` })
+            .from(table)
+            .groupBy(table.state);
+          for (const row of rows) this.set({ state: row.state }, Number(row.n));
+        },
+      });
+    };
+    byState('lockstep_rollouts', 'Rollouts by state', rollouts);
+    byState('lockstep_rollout_hosts', 'Hosts of rollouts by state', rolloutHosts);
     new Gauge({
       name: 'lockstep_printers_needing_attention',
       help: 'Printers a held update left for an operator',

@@ -13,6 +13,7 @@ import type { ApiConfig } from './config';
 import { Database } from './db/database';
 import { HealthController } from './health/health.controller';
 import { HostsController } from './hosts/hosts.controller';
+import { EventsService } from './events/events.service';
 import { HostsRepository } from './hosts/hosts.repository';
 import { KlipperOrigin } from './klipper/klipper-origin';
 import { Metrics, MetricsController } from './metrics/metrics';
@@ -63,6 +64,7 @@ export class AppModule {
         TokenService,
         AuditRepository,
         HostsRepository,
+        EventsService,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

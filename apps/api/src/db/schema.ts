@@ -45,6 +45,12 @@ export const hosts = pgTable('hosts', {
   can: jsonb('can').notNull().default({}),
   /** Where the Klipper checkout and tools are, where they differ from the defaults (a job's `paths`). */
   paths: jsonb('paths').notNull().default({}),
+  /** A build host: firmware for the whole fleet is built here once and flashed from its artifacts. */
+  build: boolean('build').notNull().default(false),
+  /** Its machine as `uname -m` prints it, once a job has read it (Linux MCU builds are per machine). */
+  machine: text('machine'),
+  /** Why no job may reach it (its host key changed): set until an admin pins a key again. */
+  blockedReason: text('blocked_reason'),
   createdAt: createdAt(),
   updatedAt: moment('updated_at'),
 });
@@ -136,6 +142,8 @@ export const rollouts = pgTable(
     reason: text('reason'),
     /** Failures an operator accepted by resuming a rollout that its failure budget had stopped. */
     acceptedFailures: integer('accepted_failures').notNull().default(0),
+    /** The build whose artifacts every host flashes; null where each printer builds its own. */
+    buildId: text('build_id'),
     strategy: jsonb('strategy').notNull(),
     selection: jsonb('selection').notNull(),
     createdBy: text('created_by').notNull(),
@@ -146,7 +154,7 @@ export const rollouts = pgTable(
     check('rollouts_mode', sql`${t.mode} in ('update', 'rollback')`),
     check(
       'rollouts_state',
-      sql`${t.state} in ('running', 'paused', 'completed', 'failed', 'aborted', 'cancelled')`,
+      sql`${t.state} in ('building', 'running', 'paused', 'completed', 'failed', 'aborted', 'cancelled')`,
     ),
   ],
 );
@@ -173,3 +181,67 @@ export const rolloutHosts = pgTable(
   },
   (t) => [primaryKey({ columns: [t.rolloutId, t.hostId] })],
 );
+
+/** Firmware builds on a build host: for a rollout, or asked for by CI and promoted to one later. */
+export const builds = pgTable(
+  'builds',
+  {
+    id: text('id').primaryKey(),
+    ref: text('ref').notNull(),
+    commit: text('commit').notNull(),
+    version: text('version').notNull(),
+    state: text('state').notNull(),
+    buildHostId: text('build_host_id').notNull(),
+    /** The firmware-build job's id. */
+    jobId: text('job_id').notNull(),
+    /** What was asked for: each profile (Kconfig hash, name) at each commit. */
+    requests: jsonb('requests').notNull(),
+    /** The job's result: per profile outcome, version, files with SHA-256 and size, log tail. */
+    result: jsonb('result'),
+    reason: text('reason'),
+    /** The rollout that made it, or the one it was promoted to. */
+    rolloutId: text('rollout_id'),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [check('builds_state', sql`${t.state} in ('running', 'succeeded', 'failed')`)],
+);
+
+/** Every version change of every MCU a job read back, and how the job ended. */
+export const mcuHistory = pgTable('mcu_history', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  at: moment('at'),
+  printerId: text('printer_id').notNull(),
+  mcu: text('mcu').notNull(),
+  fromVersion: text('from_version'),
+  toVersion: text('to_version'),
+  outcome: text('outcome').notNull(),
+  rolloutId: text('rollout_id').notNull(),
+});
+
+/**
+ * Events for live clients (SSE, resumable by id) and webhooks. A key makes recording the same
+ * event twice (two API processes hear the same job end) a no-op.
+ */
+export const events = pgTable('events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  at: moment('at'),
+  type: text('type').notNull(),
+  rolloutId: text('rollout_id'),
+  hostId: text('host_id'),
+  printerId: text('printer_id'),
+  buildId: text('build_id'),
+  data: jsonb('data').notNull(),
+  key: text('key').unique(),
+});
+
+/** Webhooks: URLs told of rollout and printer events, as JSON Slack and Discord accept. */
+export const webhooks = pgTable('webhooks', {
+  id: text('id').primaryKey(),
+  url: text('url').notNull(),
+  /** The event types it is told of. */
+  events: text('events').array().notNull(),
+  createdBy: text('created_by').notNull(),
+  createdAt: createdAt(),
+});

@@ -12,7 +12,7 @@ export interface Busy {
 
 /** "the printer" on a single-instance host, its printer id where several instances share it. */
 export function busyPrinter(run: UpdateRun, busy: Busy): string {
-  return run.instances.length > 1 ? busy.instance : 'the printer';
+  return run.aboutPrinter(busy.instance, 'the printer', (id) => id);
 }
 
 /**
@@ -28,9 +28,11 @@ export async function waitUntilIdle(run: UpdateRun, step: UpdateStep): Promise<B
     if (run.clock.now() >= deadline) return busy;
     await run.enter(
       step,
-      run.instances.length > 1
-        ? `waiting for ${busy.instance}'s print to finish (${busy.busy})`
-        : `waiting for the print to finish (${busy.busy})`,
+      run.aboutPrinter(
+        busy.instance,
+        `waiting for the print to finish (${busy.busy})`,
+        (id) => `waiting for ${id}'s print to finish (${busy.busy})`,
+      ),
       { instance: busy.instance },
     );
     await run.hooks.checkpoint();
@@ -43,15 +45,11 @@ async function firstBusy(run: UpdateRun, step: UpdateStep): Promise<Busy | null>
     const activity = await instance.moonraker.printActivity(await instance.klipper.isActive());
     if (activity.kind === 'idle') continue;
     if (activity.kind === 'unknown') {
-      throw new UpdateFailure(
-        step,
-        run.instances.length > 1 ? `${instance.printerId}: ${activity.reason}` : activity.reason,
-        {
-          instance: instance.printerId,
-          hint: activity.hint,
-          outcome: step === 'preflight' ? 'failed-preflight' : 'failed',
-        },
-      );
+      throw new UpdateFailure(step, run.aboutPrinter(instance.printerId, activity.reason), {
+        instance: instance.printerId,
+        hint: activity.hint,
+        outcome: step === 'preflight' ? 'failed-preflight' : 'failed',
+      });
     }
     return { instance: instance.printerId, busy: activity.state };
   }
@@ -75,7 +73,7 @@ export async function pauseJobQueue(run: UpdateRun): Promise<void> {
       await instance.moonraker.pauseQueue('preflight');
     } catch (error) {
       if (endsProcessing(error)) throw error;
-      const whose = run.instances.length > 1 ? `${instance.printerId}'s` : "Moonraker's";
+      const whose = run.aboutPrinter(instance.printerId, "Moonraker's", (id) => `${id}'s`);
       run.warnings.push(`could not pause ${whose} job queue: ${(error as Error).message}`);
     }
   }

@@ -161,6 +161,19 @@ export class UpdateRun {
     return instance;
   }
 
+  /**
+   * A message about one of the host's printers. A single-instance host has one printer, so the
+   * message stays as given; where several instances share the host it says which printer: the
+   * printer id before it, or as `several` words it.
+   */
+  aboutPrinter(
+    printerId: string,
+    message: string,
+    several: (printerId: string) => string = (id) => `${id}: ${message}`,
+  ): string {
+    return this.instances.length > 1 ? several(printerId) : message;
+  }
+
   /** The instances whose Klipper runs now, as systemd says. */
   async activeInstances(): Promise<RunInstance[]> {
     const active: RunInstance[] = [];

@@ -11,8 +11,7 @@ export async function checkMoonrakerAccess(run: UpdateRun): Promise<void> {
   for (const { printerId, moonraker } of run.instances) {
     const problem = moonrakerAccessProblem(await moonraker.access(), moonraker.apiKeyDatabase);
     if (problem) {
-      const reason = run.instances.length > 1 ? `${printerId}: ${problem.reason}` : problem.reason;
-      throw new UpdateFailure('preflight', reason, {
+      throw new UpdateFailure('preflight', run.aboutPrinter(printerId, problem.reason), {
         instance: printerId,
         hint: problem.hint,
         outcome: 'failed-preflight',

@@ -10,11 +10,6 @@ import { memoryConfigSource } from '../memory-config-source';
 import type { RunInstance, UpdateRun } from '../update-run';
 import type { Step } from './step';
 
-/** Names the printer on a host with several instances, where each has its own printer.cfg. */
-function whose(run: UpdateRun, instance: RunInstance): string {
-  return run.instances.length > 1 ? `${instance.printerId}: ` : '';
-}
-
 /**
  * Reads each instance's printer.cfg with its includes and checks it declares exactly that
  * instance's MCUs. CAN nodes get klippy's own node ids, so an id the probe assigns is the one
@@ -39,7 +34,7 @@ async function readInstanceConfig(run: UpdateRun, instance: RunInstance): Promis
   } catch (error) {
     throw new UpdateFailure(
       'read-config',
-      `${whose(run, instance)}cannot read ${printerConfig}: ${(error as Error).message}`,
+      run.aboutPrinter(instance.printerId, `cannot read ${printerConfig}: ${(error as Error).message}`),
       {
         instance: instance.printerId,
         outcome: 'failed-preflight',
@@ -51,7 +46,7 @@ async function readInstanceConfig(run: UpdateRun, instance: RunInstance): Promis
   for (const [name, id] of klippyCanNodeIds(configured)) run.nodeIds.set(byName.get(name) ?? name, id);
   const problems = printerConfigProblems(configured, instance.spec.mcus);
   if (problems.length > 0) {
-    throw new UpdateFailure('read-config', `${whose(run, instance)}${problems.join('; ')}`, {
+    throw new UpdateFailure('read-config', run.aboutPrinter(instance.printerId, problems.join('; ')), {
       instance: instance.printerId,
       outcome: 'failed-preflight',
       hint: "make the printer's inventory and printer.cfg name the same MCUs at the same addresses",

@@ -32,16 +32,21 @@ async function startInstance(
   goal: JournalVersion,
   step: UpdateStep,
 ): Promise<void> {
-  const several = run.instances.length > 1;
-  await run.enter(step, several ? `starting Klipper of ${instance.printerId}` : 'starting Klipper', {
-    instance: instance.printerId,
-  });
+  const starting = run.aboutPrinter(
+    instance.printerId,
+    'starting Klipper',
+    (id) => `starting Klipper of ${id}`,
+  );
+  await run.enter(step, starting, { instance: instance.printerId });
   await instance.klipper.start(step);
   const klippy = await waitForKlippy(run, instance);
   if (klippy.state !== 'ready') {
     throw new UpdateFailure(
       step,
-      `${several ? `${instance.printerId}: ` : ''}Klipper did not become ready (${klippy.state}): ${klippy.message.split('\n')[0]}`,
+      run.aboutPrinter(
+        instance.printerId,
+        `Klipper did not become ready (${klippy.state}): ${klippy.message.split('\n')[0]}`,
+      ),
       {
         instance: instance.printerId,
         output: lastLines(klippy.message),

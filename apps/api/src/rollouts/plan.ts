@@ -1,5 +1,8 @@
+import { z } from 'zod';
 import {
   countOf,
+  describeIssues,
+  instanceSchema,
   parsePrinterUpdateJob,
   type InstanceSpec,
   type PrinterUpdateJobInput,
@@ -95,20 +98,10 @@ export function hostJob(
 
 /** What a dry run shows of one host: per printer its MCUs in flash order and which it would flash. */
 export function hostDryRun(host: HostView, instances: InstanceSpec[], target: ResolvedRef) {
-  const job = parsePrinterUpdateJob({
-    printerId: host.id,
-    requestId: 'dry-run',
-    mode: 'dry-run',
-    target: { ref: target.ref, commit: target.commit },
-    host: {
-      address: host.address,
-      port: host.port,
-      user: host.user,
-      hostKey: host.hostKey ?? 'ssh-ed25519 AAAA',
-    },
-    instances,
-  });
-  const mcus = hostMcus(job.instances);
+  const parsed = z.array(instanceSchema).safeParse(instances);
+  if (!parsed.success)
+    throw new PlanError(describeIssues(parsed.error).map((issue) => `host ${host.id}: ${issue}`));
+  const mcus = hostMcus(parsed.data);
   const current = Object.fromEntries(
     mcus.map((m) => [
       m.name,

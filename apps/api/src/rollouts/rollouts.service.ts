@@ -20,6 +20,7 @@ import {
 } from '@lockstep/contracts';
 import { AuditRepository, type Actor } from '../audit/audit.repository';
 import { Database, type Db } from '../db/database';
+import { EventsService, type EventType } from '../events/events.service';
 import { rolloutHosts, rollouts } from '../db/schema';
 import { HostsRepository, type HostView } from '../hosts/hosts.repository';
 import { type KlipperOrigin, UnknownRefError, type ResolvedRef } from '../klipper/klipper-origin';
@@ -38,6 +39,11 @@ const FAILED = [
   'cancelled',
 ];
 const DONE = ['updated', 'already-current', 'skipped-busy', 'unreachable', 'skipped', ...FAILED];
+
+/** Hosts the failure budget counts: failed ones and unreachable ones. */
+function failedHosts<T extends { state: string }>(hosts: readonly T[]): T[] {
+  return hosts.filter((h) => FAILED.includes(h.state) || h.state === 'unreachable');
+}
 
 type RolloutRow = typeof rollouts.$inferSelect;
 type HostRow = typeof rolloutHosts.$inferSelect;
@@ -133,6 +139,7 @@ export class RolloutsService {
     @Inject(UPDATE_QUEUE) private readonly queue: Queue,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(Metrics) private readonly metrics: Metrics,
+    @Inject(EventsService) private readonly events: EventsService,
   ) {}
 
   private async resolve(ref: string): Promise<ResolvedRef> {
@@ -160,7 +167,7 @@ export class RolloutsService {
     const instances = await this.inventory.jobInstances(hosts.map((h) => h.id));
     const batches = batchesOf(hosts.length, request.strategy);
     const id = `r-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-    const dryRuns = hosts.map((h) => hostDryRun(h, instances.get(h.id) ?? [], target));
+    const dryRuns = planned(() => hosts.map((h) => hostDryRun(h, instances.get(h.id) ?? [], target)));
     const plan = {
       id,
       target,
@@ -202,6 +209,20 @@ export class RolloutsService {
           state: 'pending',
         })),
       );
+      await this.events.publish(
+        {
+          type: 'rollout.created',
+          rolloutId: id,
+          data: {
+            mode: 'update',
+            ref: target.ref,
+            commit: target.commit,
+            version: target.version,
+            hosts: hosts.map((h) => h.id),
+          },
+        },
+        tx as unknown as Db,
+      );
     });
     await this.audit.record(actor, 'rollout.create', id, {
       ref: target.ref,
@@ -242,6 +263,15 @@ export class RolloutsService {
       await tx
         .insert(rolloutHosts)
         .values({ rolloutId: id, hostId: host.id, batch: 0, position: 0, state: 'pending' });
+      await this.events.publish(
+        {
+          type: 'rollout.created',
+          rolloutId: id,
+          printerId,
+          data: { mode: 'rollback', version: version ?? 'previous', hosts: [host.id] },
+        },
+        tx as unknown as Db,
+      );
     });
     await this.audit.record(actor, 'printer.rollback', printerId, {
       rollout: id,
@@ -269,7 +299,7 @@ export class RolloutsService {
   /** Puts the failed and unreachable hosts of an ended or paused rollout back in it, and runs it again. */
   async retry(id: string, actor: Actor): Promise<RolloutView> {
     const before = await this.get(id);
-    const failed = before.hosts.filter((h) => FAILED.includes(h.state) || h.state === 'unreachable');
+    const failed = failedHosts(before.hosts);
     if (failed.length === 0) throw new ConflictException(`rollout ${id} has no failed host to retry`);
     await this.transition(id, ['paused', 'failed', 'aborted'], 'running', actor, null, {
       acceptedFailures: 0,
@@ -345,12 +375,13 @@ export class RolloutsService {
         .where(eq(rolloutHosts.rolloutId, id))
         .orderBy(asc(rolloutHosts.position));
       const strategy = rollout.strategy as RolloutRequest['strategy'];
-      const failures = hosts.filter((h) => FAILED.includes(h.state) || h.state === 'unreachable').length;
+      const failures = failedHosts(hosts).length;
       const budget = countOf(strategy.maxFailures, hosts.length);
       if (failures - rollout.acceptedFailures > budget) {
         const state = strategy.onBudgetSpent === 'abort' ? 'aborted' : 'paused';
         const reason = `${failures} of ${hosts.length} hosts failed${rollout.acceptedFailures > 0 ? ` (${rollout.acceptedFailures} accepted on resume)` : ''}, more than the failure budget of ${budget}`;
         await tx.update(rollouts).set({ state, reason, updatedAt: new Date() }).where(eq(rollouts.id, id));
+        await this.events.publish({ type: `rollout.${state}`, rolloutId: id, data: { reason } }, tx);
         if (state === 'aborted')
           await tx
             .update(rolloutHosts)
@@ -360,10 +391,11 @@ export class RolloutsService {
       }
       const open = hosts.filter((h) => !DONE.includes(h.state));
       if (open.length === 0) {
-        await tx
-          .update(rollouts)
-          .set({ state: failures > 0 ? 'failed' : 'completed', updatedAt: new Date() })
-          .where(eq(rollouts.id, id));
+        const state = failures > 0 ? 'failed' : 'completed';
+        await tx.update(rollouts).set({ state, updatedAt: new Date() }).where(eq(rollouts.id, id));
+        const counts: Record<string, number> = {};
+        for (const h of hosts) counts[h.state] = (counts[h.state] ?? 0) + 1;
+        await this.events.publish({ type: `rollout.${state}`, rolloutId: id, data: { counts } }, tx);
         return;
       }
       const batch = Math.min(...open.map((h) => h.batch));
@@ -379,6 +411,10 @@ export class RolloutsService {
           .set({ state: 'queued', jobId, attempt, queuedAt: new Date() })
           .where(and(eq(rolloutHosts.rolloutId, id), eq(rolloutHosts.hostId, h.hostId)));
         toQueue.push({ hostId: h.hostId, jobId, attempt });
+        await this.events.publish(
+          { type: 'host.queued', rolloutId: id, hostId: h.hostId, data: { jobId, attempt, batch: h.batch } },
+          tx,
+        );
       }
     });
     if (rollout && toQueue.length > 0) await this.enqueue(rollout, toQueue);
@@ -420,6 +456,16 @@ export class RolloutsService {
   async jobCompleted(jobId: string, result: PrinterUpdateResult): Promise<void> {
     const rolloutId = await this.finish(jobId, result.outcome, result);
     if (!rolloutId) return;
+    if (result.needsAttention) {
+      await this.events.publish({
+        type: 'printer.needs_attention',
+        rolloutId,
+        hostId: result.printerId,
+        printerId: result.needsAttention.instance ?? result.instances[0]?.printerId ?? result.printerId,
+        data: { ...result.needsAttention, outcome: result.outcome },
+        key: `needs-attention:${jobId}`,
+      });
+    }
     await this.inventory.recordVersions(
       result.instances.map((i) => ({
         printerId: i.printerId,
@@ -449,9 +495,20 @@ export class RolloutsService {
       .update(rolloutHosts)
       .set({ state, result, finishedAt: new Date() })
       .where(and(eq(rolloutHosts.jobId, jobId), eq(rolloutHosts.state, 'queued')))
-      .returning({ rolloutId: rolloutHosts.rolloutId });
-    if (updated.length > 0) this.metrics.jobs.inc({ outcome: state });
-    return updated[0]?.rolloutId ?? null;
+      .returning({ rolloutId: rolloutHosts.rolloutId, hostId: rolloutHosts.hostId });
+    const [host] = updated;
+    if (!host) return null;
+    this.metrics.jobs.inc({ outcome: state });
+    const reason =
+      (result as { reason?: unknown; error?: unknown }).reason ?? (result as { error?: unknown }).error;
+    await this.events.publish({
+      type: 'host.finished',
+      rolloutId: host.rolloutId,
+      hostId: host.hostId,
+      data: { jobId, state, ...(typeof reason === 'string' ? { reason } : {}) },
+      key: `finished:${jobId}`,
+    });
+    return host.rolloutId;
   }
 
   async pause(id: string, actor: Actor): Promise<RolloutView> {
@@ -462,7 +519,7 @@ export class RolloutsService {
   /** Resumes a paused rollout; the failures so far are accepted, and the budget counts from here. */
   async resume(id: string, actor: Actor): Promise<RolloutView> {
     const before = await this.get(id);
-    const failures = before.hosts.filter((h) => FAILED.includes(h.state) || h.state === 'unreachable').length;
+    const failures = failedHosts(before.hosts).length;
     await this.transition(id, ['paused'], 'running', actor, null, { acceptedFailures: failures });
     await this.advance(id);
     return this.get(id);
@@ -497,6 +554,13 @@ export class RolloutsService {
       .set({ ...also, state: to, reason, updatedAt: new Date() })
       .where(and(eq(rollouts.id, id), inArray(rollouts.state, from)))
       .returning({ id: rollouts.id });
+    if (changed.length > 0) {
+      await this.events.publish({
+        type: `rollout.${to}` as EventType,
+        rolloutId: id,
+        data: { reason, by: `${actor.id} (${actor.name})` },
+      });
+    }
     if (changed.length === 0) {
       const current = await this.get(id);
       throw new ConflictException(

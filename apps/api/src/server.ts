@@ -9,7 +9,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppModule } from './app.module';
-import { TokenService } from './auth/token-service';
+import { bearerToken, TokenService } from './auth/token-service';
 import { openApiDocument } from './docs/openapi';
 import { Metrics } from './metrics/metrics';
 import type { ApiConfig } from './config';
@@ -25,10 +25,8 @@ const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 async function serveDocs(app: NestFastifyApplication): Promise<void> {
   const tokens = app.get(TokenService);
   const onRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const header = request.headers.authorization;
-    const presented =
-      typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : '';
-    if (!(await tokens.verify(presented))) {
+    const presented = bearerToken(request.headers.authorization);
+    if (presented === null || !(await tokens.verify(presented))) {
       await reply.code(401).send({
         statusCode: 401,
         error: 'Unauthorized',

@@ -10,7 +10,7 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { Role } from '@lockstep/contracts';
 import type { FastifyRequest } from 'fastify';
-import { TokenService, type TokenHolder } from './token-service';
+import { bearerToken, TokenService, type TokenHolder } from './token-service';
 
 const PUBLIC = 'lockstep:public';
 const ROLES_KEY = 'lockstep:roles';
@@ -41,9 +41,7 @@ export class AuthGuard implements CanActivate {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC, targets)) return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const header = request.headers.authorization;
-    const presented =
-      typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : null;
+    const presented = bearerToken(request.headers.authorization);
     if (presented === null)
       throw new UnauthorizedException('an API token is required: Authorization: Bearer <token>');
     const holder = await this.tokens.verify(presented);

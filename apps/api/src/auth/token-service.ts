@@ -23,6 +23,11 @@ export interface TokenInfo extends TokenHolder {
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 
+/** The token of an `Authorization: Bearer <token>` header; null when there is no such header. */
+export function bearerToken(header: string | string[] | undefined): string | null {
+  return typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : null;
+}
+
 /**
  * API tokens with roles. Only a token's SHA-256 is stored (a token is 256 random bits, so a
  * plain hash cannot be reversed); the token itself is shown once, when it is made.

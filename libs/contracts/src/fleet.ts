@@ -46,10 +46,20 @@ export const hostEnrolmentSchema = z
       .object({ klipper: hostPath.optional(), flashtool: hostPath.optional(), python: hostPath.optional() })
       .strict()
       .default({}),
-    instances: z.array(instanceSchema).min(1).max(16),
+    /** A build host: the fleet's firmware is built here once, and flashed from its artifacts everywhere. */
+    build: z.boolean().default(false),
+    /** Its Klipper instances; only a build host may have none. */
+    instances: z.array(instanceSchema).max(16),
   })
   .strict()
   .superRefine((host, ctx) => {
+    if (host.instances.length === 0 && !host.build)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['instances'],
+        message: 'at least one Klipper instance (only a build host may have none)',
+        input: host.instances,
+      });
     for (const { path, message } of hostInstanceIssues(host.instances))
       ctx.addIssue({ code: 'custom', path, message, input: host });
   });

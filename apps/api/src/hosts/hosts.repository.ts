@@ -31,6 +31,10 @@ export interface HostView {
   user: string;
   hostKey: string | null;
   hostKeyFingerprint: string | null;
+  /** A build host: the fleet's firmware is built here once. */
+  build: boolean;
+  /** Its machine (`uname -m`), once a job has read it. */
+  machine: string | null;
   groups: string[];
   tags: string[];
   can: HostEnrolment['can'];
@@ -131,14 +135,16 @@ export class HostsRepository {
       tags: host.tags,
       can: host.can,
       paths: host.paths,
+      build: host.build,
     });
     const kconfigs = new Map(
       host.instances.flatMap((i) => i.mcus.map((m) => [m.kconfigHash, m.kconfig] as const)),
     );
-    await tx
-      .insert(profiles)
-      .values([...kconfigs].map(([kconfigSha256, kconfig]) => ({ kconfigSha256, kconfig })))
-      .onConflictDoNothing();
+    if (kconfigs.size > 0)
+      await tx
+        .insert(profiles)
+        .values([...kconfigs].map(([kconfigSha256, kconfig]) => ({ kconfigSha256, kconfig })))
+        .onConflictDoNothing();
     for (const [position, instance] of host.instances.entries()) {
       await tx.insert(printers).values({
         id: instance.printerId,
@@ -302,6 +308,8 @@ export class HostsRepository {
       user: row.sshUser,
       hostKey: row.hostKey,
       hostKeyFingerprint: row.hostKey ? hostKeyFingerprint(row.hostKey) : null,
+      build: row.build,
+      machine: row.machine,
       groups: row.groups,
       tags: row.tags,
       can: row.can as HostEnrolment['can'],

@@ -9,6 +9,8 @@ const host = (id: string, printers: string[], groups: string[] = [], tags: strin
   user: 'pi',
   hostKey: null,
   hostKeyFingerprint: null,
+  build: false,
+  machine: null,
   groups,
   tags,
   can: {},
@@ -54,6 +56,12 @@ describe('rollout plans', () => {
     [{ canary: 1, batchSize: 0 }, 3, [0, 1, 2]],
   ])('batches %j of %i hosts as %j', (s, count, batches) => {
     expect(batchesOf(count, strategy(s))).toEqual(batches);
+  });
+
+  it('never selects a build host that has no printer of its own', () => {
+    const fleet = [...FLEET, { ...host('builder', [], ['hall']), build: true }];
+    expect(selectHosts(fleet, { all: true }).hosts.map((h) => h.id)).toEqual(['a', 'b', 'c']);
+    expect(selectHosts(fleet, { groups: ['hall'] }).hosts.map((h) => h.id)).toEqual(['a', 'c']);
   });
 
   it('counts a host as current only when every printer and every known MCU runs the target', () => {

@@ -20,9 +20,11 @@ export class PlanError extends Error {
 
 /** The hosts a selection names. A printer brings its host, and with it the host's other printers. */
 export function selectHosts(
-  hosts: readonly HostView[],
+  enrolled: readonly HostView[],
   selection: RolloutRequest['selection'],
 ): { hosts: HostView[]; siblings: { printer: string; host: string; with: string[] }[] } {
+  // A build host with no printer of its own is never updated by a rollout.
+  const hosts = enrolled.filter((h) => h.printers.length > 0);
   if (selection.all) return { hosts: [...hosts], siblings: [] };
   if (selection.groups)
     return { hosts: hosts.filter((h) => h.groups.some((g) => selection.groups!.includes(g))), siblings: [] };

@@ -16,6 +16,12 @@ const POSTGRES = process.env.LOCKSTEP_TEST_POSTGRES ?? 'postgres://postgres@127.
 export const BACKENDS = ['pglite', 'postgres'] as const;
 export type Backend = (typeof BACKENDS)[number];
 
+/** How a process ended: its exit code, or the signal that ended it. */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 export interface TestApi {
   url: string;
   /** An admin token, made by the bootstrap command. */
@@ -28,8 +34,11 @@ export interface TestApi {
   output(): string;
   /** Runs `npm run api -- ARGS` on this API's configuration: its exit code and output. */
   command(args: string[]): Promise<{ code: number; output: string }>;
-  /** Stops the API (SIGTERM, as systemd does); the data stays for `restart`. */
-  stop(): Promise<void>;
+  /**
+   * Stops the API (SIGTERM, as systemd does); the data stays for `restart`. Resolves with how the
+   * process ended (null when it was not running).
+   */
+  stop(): Promise<Exit | null>;
   /** Starts the API again on the same data. */
   restart(): Promise<void>;
   /** Stops it and removes its data (the PGlite directory, or the PostgreSQL database). */
@@ -112,13 +121,15 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   };
-  const stop = async (): Promise<void> => {
+  const stop = async (): Promise<Exit | null> => {
     const running = child;
     child = null;
-    if (!running || running.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+    if (!running || running.exitCode !== null || running.signalCode !== null) return null;
+    const exited = new Promise<Exit>((resolve) =>
+      running.once('exit', (code, signal) => resolve({ code, signal })),
+    );
     running.kill('SIGTERM');
-    await exited;
+    return exited;
   };
   await start();
   return {

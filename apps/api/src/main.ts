@@ -34,12 +34,43 @@ async function createToken(args: string[]): Promise<void> {
   }
 }
 
+/** How long a stop may take, past the requests' grace period, before the process gives up on it. */
+const STOP_DEADLINE_MS = 20_000;
+
+/**
+ * Serves until SIGTERM (systemd's stop) or SIGINT, then closes in order and exits 0; 1 when the
+ * close fails or outlasts its deadline. A second signal ends the process at once.
+ */
 async function serve(): Promise<void> {
   const server = await startApiServer(loadApiConfig());
-  server.app
-    .getHttpAdapter()
-    .getInstance()
-    .log.info({ url: server.url, database: server.database.kind }, 'lockstep-api listening');
+  const log = server.app.getHttpAdapter().getInstance().log;
+  log.info({ url: server.url, database: server.database.kind }, 'lockstep-api listening');
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.error({ signal }, 'lockstep-api stopped at once (a second signal)');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'lockstep-api stopping');
+    setTimeout(() => {
+      log.error(`lockstep-api did not stop within ${STOP_DEADLINE_MS / 1000} s`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
+    server.close().then(
+      () => {
+        log.info('lockstep-api stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
+        log.error(`lockstep-api did not stop cleanly: ${message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
 async function main(args: string[]): Promise<void> {

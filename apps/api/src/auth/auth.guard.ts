@@ -2,6 +2,7 @@ import {
   type CanActivate,
   type ExecutionContext,
   ForbiddenException,
+  HttpException,
   Inject,
   Injectable,
   SetMetadata,
@@ -9,7 +10,7 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Role } from '@lockstep/contracts';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken, TokenService, type TokenHolder } from './token-service';
 
 const PUBLIC = 'lockstep:public';
@@ -27,6 +28,46 @@ export const ANY_ROLE: Role[] = ['admin', 'operator', 'ci', 'viewer'];
 export type AuthenticatedRequest = FastifyRequest & { token?: TokenHolder };
 
 /**
+ * The holder of the request's bearer token when its role is one of `roles`; otherwise throws
+ * 401 (no token, or an unknown or revoked one) or 403 (a role the route does not take).
+ */
+export async function authorize(
+  tokens: TokenService,
+  authorization: string | string[] | undefined,
+  roles: readonly Role[],
+): Promise<TokenHolder> {
+  const presented = bearerToken(authorization);
+  if (presented === null)
+    throw new UnauthorizedException('an API token is required: Authorization: Bearer <token>');
+  const holder = await tokens.verify(presented);
+  if (!holder) throw new UnauthorizedException('the API token is unknown or revoked');
+  if (!roles.includes(holder.role)) {
+    throw new ForbiddenException(
+      `role ${holder.role} may not do this${roles.length > 0 ? `; it takes ${roles.join(' or ')}` : ''}`,
+    );
+  }
+  return holder;
+}
+
+/**
+ * The same check as an `onRequest` hook, for what Fastify plugins serve outside Nest's routes
+ * (`/docs`, `/admin/queues`): the refusal is answered as Nest answers it.
+ */
+export function tokenHook(
+  tokens: TokenService,
+  roles: readonly Role[],
+): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return async (request, reply) => {
+    try {
+      await authorize(tokens, request.headers.authorization, roles);
+    } catch (error) {
+      if (!(error instanceof HttpException)) throw error;
+      await reply.code(error.getStatus()).send(error.getResponse());
+    }
+  };
+}
+
+/**
  * Every route but the public ones needs a bearer token whose role the route allows. A route
  * that names no roles is refused to everyone: forgetting them never opens a route.
  */
@@ -41,18 +82,8 @@ export class AuthGuard implements CanActivate {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC, targets)) return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const presented = bearerToken(request.headers.authorization);
-    if (presented === null)
-      throw new UnauthorizedException('an API token is required: Authorization: Bearer <token>');
-    const holder = await this.tokens.verify(presented);
-    if (!holder) throw new UnauthorizedException('the API token is unknown or revoked');
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets) ?? [];
-    if (!roles.includes(holder.role)) {
-      throw new ForbiddenException(
-        `role ${holder.role} may not do this${roles.length > 0 ? `; it takes ${roles.join(' or ')}` : ''}`,
-      );
-    }
-    request.token = holder;
+    request.token = await authorize(this.tokens, request.headers.authorization, roles);
     return true;
   }
 }

@@ -1,5 +1,6 @@
 import type { HostEnrolmentInput } from '@lockstep/contracts';
 import { voronInventory } from '@lockstep/mcu/src/domain/fixtures/inventory';
+import { F446_USB_DFU, F446_USB_KATAPULT } from '@lockstep/mcu/src/domain/fixtures/kconfigs';
 import type { HostView, PrinterView } from '../../apps/api/src/hosts/hosts.repository';
 import { BACKENDS, call, postgresQuery, startTestApi, type TestApi } from './api-harness';
 
@@ -160,6 +161,73 @@ describe.each(BACKENDS)('the fleet API on %s: tokens, roles and the inventory', 
     });
     expect((await call(api, 'GET', '/hosts/pi-02', { token: api.admin })).status).toBe(404);
     expect((await call(api, 'GET', '/printers/voron-c', { token: api.admin })).status).toBe(404);
+  });
+
+  it('gives one MCU another profile, validated against its kind, keeping the shared one for the others', async () => {
+    const before = (await call<PrinterView>(api, 'GET', '/printers/voron-b', { token: api.admin })).body;
+    const shared = before.mcus.find((m) => m.name === 'mcu')!.kconfigSha256;
+    const { body: listed } = await call<{ kconfigSha256: string; architecture: string; usedBy: string[] }[]>(
+      api,
+      'GET',
+      '/profiles',
+      { token: api.admin },
+    );
+    expect(listed.find((p) => p.kconfigSha256 === shared)).toMatchObject({
+      architecture: 'stm32',
+      usedBy: ['voron-a:mcu', 'voron-b:mcu'],
+    });
+
+    // A DFU build has no room for the Katapult the board boots: refused, naming the field, nothing changed.
+    const wrong = await call<{ message: string }>(api, 'PUT', '/printers/voron-b/mcus/mcu/profile', {
+      token: api.admin,
+      body: { kconfig: F446_USB_DFU },
+    });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.message).toMatch(/^kconfig: /);
+    const viewer = await api.token('viewer');
+    expect(
+      (
+        await call(api, 'PUT', '/printers/voron-b/mcus/mcu/profile', {
+          token: viewer,
+          body: { kconfig: F446_USB_KATAPULT },
+        })
+      ).status,
+    ).toBe(403);
+    expect(
+      (
+        await call(api, 'PUT', '/printers/voron-b/mcus/nope/profile', {
+          token: api.admin,
+          body: { kconfig: F446_USB_KATAPULT },
+        })
+      ).status,
+    ).toBe(404);
+    expect((await call(api, 'GET', '/profiles/not-a-sha', { token: api.admin })).status).toBe(400);
+    expect(
+      (await call<PrinterView>(api, 'GET', '/printers/voron-b', { token: api.admin })).body.mcus.find(
+        (m) => m.name === 'mcu',
+      )!.kconfigSha256,
+    ).toBe(shared);
+
+    const pins = F446_USB_KATAPULT.replace('CONFIG_INITIAL_PINS=""', 'CONFIG_INITIAL_PINS="PA1"');
+    expect(pins).not.toBe(F446_USB_KATAPULT);
+    const changed = await call<{ kconfigSha256: string; usedBy: string[]; kconfig: string }>(
+      api,
+      'PUT',
+      '/printers/voron-b/mcus/mcu/profile',
+      { token: api.admin, body: { kconfig: pins } },
+    );
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ usedBy: ['voron-b:mcu'], kconfig: pins });
+    expect(changed.body.kconfigSha256).not.toBe(shared);
+    const after = (await call<PrinterView>(api, 'GET', '/printers/voron-a', { token: api.admin })).body;
+    expect(after.mcus.find((m) => m.name === 'mcu')!.kconfigSha256).toBe(shared);
+    expect(
+      (await call<{ usedBy: string[] }>(api, 'GET', `/profiles/${shared}`, { token: api.admin })).body.usedBy,
+    ).toEqual(['voron-a:mcu']);
+    expect(
+      (await call<unknown[]>(api, 'GET', '/printers/voron-b/history', { token: api.admin })).body,
+    ).toEqual([]);
+    expect((await call(api, 'GET', '/printers/nope/history', { token: api.admin })).status).toBe(404);
   });
 
   it('records who did what in the audit log', async () => {

@@ -1,57 +1,22 @@
-import { execFileSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Farm, type FarmHost } from '@lockstep/farm';
 import type { HostView, PrinterView } from '../../apps/api/src/hosts/hosts.repository';
 import type { RolloutView } from '../../apps/api/src/rollouts/rollouts.service';
 import {
   hostInstances,
-  hostKeyLine,
-  hostSpec,
   klipperOnlyStartedMatching,
   REDIS_URL,
   WorkerProcess,
 } from '../e2e/harness';
 import { call, startTestApi, type TestApi } from './api-harness';
-
-/** A simulated host as an operator enrols it: its address, pinned key, CAN transport and instances. */
-function enrolment(host: FarmHost, groups: string[]) {
-  const spec = hostSpec(host);
-  return {
-    id: host.name,
-    address: host.address,
-    user: host.sshUser,
-    hostKey: hostKeyLine(host),
-    groups,
-    can: spec.canInterface
-      ? {
-          [spec.canInterface.name]: {
-            type: 'unix',
-            socket: `/run/lockstep-sim/${spec.canInterface.name}.sock`,
-          },
-        }
-      : {},
-    instances: hostInstances(host),
-  };
-}
-
-async function settled(api: TestApi, id: string, timeoutMs = 300_000): Promise<RolloutView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await call<RolloutView>(api, 'GET', `/rollouts/${id}`, { token: api.admin });
-    if (body.state !== 'running') return body;
-    if (Date.now() > deadline)
-      throw new Error(`rollout ${id} still running: ${JSON.stringify(body)}\n${api.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-}
+import { enrolment, ownedOrigin, settled } from './fleet-fixtures';
 
 describe('rollouts through the API: canary, then batches, every host updated through the gate', () => {
   let farm: Farm;
   let worker: WorkerProcess;
   let api: TestApi;
   let origin: string;
+  let originGit: string;
   /** The rollout the failure budget stopped (left with one held host). */
   let budgetRollout = '';
   /** The version origin/master is at (the budget rollout's target). */
@@ -62,20 +27,11 @@ describe('rollouts through the API: canary, then batches, every host updated thr
     farm = await Farm.up({ printers: 3, profile: 'mixed' });
     worker = WorkerProcess.start({ prefix, keyFile: farm.hosts[0]!.privateKeyPath });
     await worker.waitForLog(/worker started/);
-    // The fleet's Klipper origin as the API's user owns it (the farm's belongs to the printers' user).
-    origin = mkdtempSync(join(tmpdir(), 'lockstep-origin-'));
-    const owner = statSync(farm.record.upstream);
-    chownSync(origin, owner.uid, owner.gid);
-    execFileSync('git', ['clone', '-q', '--bare', farm.record.upstream, join(origin, 'klipper.git')], {
-      uid: owner.uid,
-      gid: owner.gid,
-      env: { PATH: process.env.PATH, HOME: origin },
-    });
-    execFileSync('chown', ['-R', `${process.getuid!()}:${process.getgid!()}`, origin]);
+    ({ dir: origin, git: originGit } = ownedOrigin(farm));
     api = await startTestApi('pglite', {
       REDIS_URL,
       LOCKSTEP_QUEUE_PREFIX: prefix,
-      LOCKSTEP_KLIPPER_ORIGIN: join(origin, 'klipper.git'),
+      LOCKSTEP_KLIPPER_ORIGIN: originGit,
     });
     for (const host of farm.hosts) {
       const enrolled = await call(api, 'POST', '/hosts', {

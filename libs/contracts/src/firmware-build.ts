@@ -9,7 +9,7 @@ import {
 import { describeIssues, domainRule, hostPath, noRepeats, sha256Hex, slug, sshTargetSchema } from './fields';
 
 /** A Kconfig as big as a full .config gets (a few KB); anything far larger is not one. */
-const MAX_KCONFIG = 64 * 1024;
+export const MAX_KCONFIG = 64 * 1024;
 
 const buildRequestSchema = z
   .object({

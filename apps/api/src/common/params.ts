@@ -4,3 +4,6 @@ import { z } from 'zod';
 export const idParam = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'an id: letters, digits, "_", "-" and "." only');
+
+/** A profile's SHA-256 in a path. */
+export const shaParam = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256: 64 lowercase hex digits');

@@ -69,20 +69,25 @@ export class KlipperOrigin {
     );
   }
 
+  /** The full commit a reported version (`git describe` style) names, or null when the origin has none such. */
+  async commitOf(version: string): Promise<string | null> {
+    const commit = parseKlipperVersion(version).commit;
+    if (!commit) return null;
+    try {
+      return (await this.git(['rev-parse', '--verify', '--quiet', `${commit}^{commit}`])).trim();
+    } catch {
+      return null;
+    }
+  }
+
   /**
    * Whether moving from `current` (a version a printer reported, `git describe` style) to
    * `target` goes back in history: the target is an ancestor of the printer's commit. Unknown
    * when the version names no commit the origin has.
    */
   async isDowngrade(target: ResolvedRef, current: string): Promise<boolean | null> {
-    const commit = parseKlipperVersion(current).commit;
-    if (!commit) return null;
-    let full: string;
-    try {
-      full = (await this.git(['rev-parse', '--verify', '--quiet', `${commit}^{commit}`])).trim();
-    } catch {
-      return null;
-    }
+    const full = await this.commitOf(current);
+    if (!full) return null;
     if (full === target.commit) return false;
     try {
       await this.git(['merge-base', '--is-ancestor', target.commit, full]);

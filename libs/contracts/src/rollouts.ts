@@ -19,6 +19,51 @@ const selectionSchema = z
   .strict()
   .refine((s) => Object.keys(s).length === 1, 'exactly one of all, groups, tags or printers');
 
+/** A time of day, `HH:MM` on a 24-hour clock. */
+const timeOfDay = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'a time of day, HH:MM (00:00-23:59)');
+
+/**
+ * The daily window in which a rollout starts hosts (a job already running is never stopped by its
+ * end). An end before the start spans midnight: 22:00-06:00.
+ */
+const maintenanceWindowSchema = z
+  .object({
+    start: timeOfDay,
+    end: timeOfDay,
+    /** The IANA time zone the times are in. */
+    timeZone: z
+      .string()
+      .max(64)
+      .refine((zone) => {
+        try {
+          new Intl.DateTimeFormat('en-GB', { timeZone: zone });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'an IANA time zone such as UTC or Europe/Berlin')
+      .default('UTC'),
+  })
+  .strict()
+  .refine((w) => w.start !== w.end, { message: 'start and end must differ', path: ['end'] });
+export type MaintenanceWindow = z.output<typeof maintenanceWindowSchema>;
+
+/** Whether `at` falls inside the daily window, in the window's time zone. */
+export function inMaintenanceWindow(window: MaintenanceWindow, at: Date): boolean {
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    timeZone: window.timeZone,
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(at);
+  const part = (type: string) => Number(parts.find((p) => p.type === type)!.value);
+  const minutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3));
+  const now = part('hour') * 60 + part('minute');
+  const start = minutes(window.start);
+  const end = minutes(window.end);
+  return start < end ? now >= start && now < end : now >= start || now < end;
+}
+
 export const rolloutRequestSchema = z
   .object({
     /** The Klipper tag, branch of the origin or full commit id: resolved once, for the whole fleet. */
@@ -40,6 +85,8 @@ export const rolloutRequestSchema = z
         onFailure: z.enum(['hold', 'rollback']).default('hold'),
         /** A busy printer is waited for until this time, then skipped. */
         waitForIdleUntil: z.iso.datetime().optional(),
+        /** Hosts start only inside this daily window; outside it the rollout waits. */
+        window: maintenanceWindowSchema.optional(),
         /** Hosts whose every printer already runs the target are left out. */
         skipCurrent: z.boolean().default(true),
         /** Moving printers to an older version is refused unless this is set. */

@@ -13,7 +13,15 @@ import type { ApiConfig } from './config';
 import { Database } from './db/database';
 import { HealthController } from './health/health.controller';
 import { HostsController } from './hosts/hosts.controller';
+import { EventFeed } from './events/event-feed';
+import { EventsController } from './events/events.controller';
+import { EventsRepository } from './events/events.repository';
 import { EventsService } from './events/events.service';
+import { JobProgress } from './events/job-progress';
+import { WebhookDeliveries } from './events/webhook-deliveries';
+import { WebhookSender } from './events/webhook-sender';
+import { WebhooksController } from './events/webhooks.controller';
+import { WebhooksRepository } from './events/webhooks.repository';
 import { HostsRepository } from './hosts/hosts.repository';
 import { KlipperOrigin } from './klipper/klipper-origin';
 import { Metrics, MetricsController } from './metrics/metrics';
@@ -36,6 +44,8 @@ export class AppModule {
         RolloutsController,
         RollbacksController,
         MetricsController,
+        EventsController,
+        WebhooksController,
       ],
       providers: [
         { provide: API_CONFIG, useValue: deps.config },
@@ -65,6 +75,12 @@ export class AppModule {
         AuditRepository,
         HostsRepository,
         EventsService,
+        EventsRepository,
+        EventFeed,
+        JobProgress,
+        WebhooksRepository,
+        WebhookSender,
+        WebhookDeliveries,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

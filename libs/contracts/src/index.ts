@@ -4,3 +4,4 @@ export * from './firmware-build';
 export * from './fleet';
 export { describeIssues } from './fields';
 export * from './rollouts';
+export * from './events';

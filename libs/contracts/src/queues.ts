@@ -2,11 +2,14 @@
 export const QUEUES = {
   printerUpdate: 'printer-update',
   firmwareBuild: 'firmware-build',
+  /** Processed by the API itself: each event told to each webhook that asked for it. */
+  webhookDelivery: 'webhook-delivery',
 } as const;
 
 export const JOB_NAMES = {
   printerUpdate: 'printer-update',
   firmwareBuild: 'firmware-build',
+  webhookDelivery: 'webhook-delivery',
 } as const;
 
 /**
@@ -20,6 +23,11 @@ export function printerUpdateJobId(printerId: string, requestId: string): string
 /** One firmware-build job per build request. */
 export function firmwareBuildJobId(buildId: string): string {
   return `firmware-build.${buildId}`;
+}
+
+/** One delivery per (event, webhook): API processes that both enqueue it make one job. */
+export function webhookDeliveryJobId(eventId: number, webhookId: string): string {
+  return `webhook-delivery.${eventId}.${webhookId}`;
 }
 
 export const REDIS_KEYS = {

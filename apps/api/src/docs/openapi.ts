@@ -3,7 +3,9 @@ import {
   hostEnrolmentSchema,
   rollbackRequestSchema,
   rolloutRequestSchema,
+  eventStreamQuerySchema,
   tokenRequestSchema,
+  webhookRequestSchema,
   type Role,
 } from '@lockstep/contracts';
 import { idParam } from '../common/params';
@@ -91,6 +93,28 @@ export const ROUTES: Route[] = [
     roles: ['admin'],
     query: { limit: z.number().int().min(1).max(1000) },
   },
+  {
+    method: 'get',
+    path: '/events',
+    summary:
+      'Server-Sent Events (id, event: its type, data: the event as JSON); with Last-Event-ID or after, every stored event after that id first',
+    roles: ALL,
+    query: eventStreamQuerySchema.shape,
+  },
+  {
+    method: 'post',
+    path: '/webhooks',
+    summary: 'Tell an http(s) URL (Slack, Discord or other) of rollout and printer events',
+    roles: ['admin'],
+    body: webhookRequestSchema,
+  },
+  {
+    method: 'get',
+    path: '/webhooks',
+    summary: 'The webhooks, their URLs cut to scheme and host',
+    roles: ['admin'],
+  },
+  { method: 'delete', path: '/webhooks/{id}', summary: 'Remove a webhook', roles: ['admin'] },
 ];
 
 const jsonSchema = (schema: z.ZodType): object => {

@@ -1,22 +1,11 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { Database, type Db } from '../db/database';
-import { events } from '../db/schema';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { EventType } from '@lockstep/contracts';
+import type { Db } from '../db/database';
+import { EventsRepository, type EventRow } from './events.repository';
+import { WebhookDeliveries } from './webhook-deliveries';
 
-/** What happened to a rollout, a host's job, a printer or a build. */
-export type EventType =
-  | 'rollout.created'
-  | 'rollout.running'
-  | 'rollout.paused'
-  | 'rollout.failed'
-  | 'rollout.aborted'
-  | 'rollout.cancelled'
-  | 'rollout.completed'
-  | 'host.queued'
-  | 'host.progress'
-  | 'host.finished'
-  | 'printer.needs_attention'
-  | 'build.started'
-  | 'build.finished';
+export type { EventType } from '@lockstep/contracts';
+export type { EventRow } from './events.repository';
 
 export interface FleetEvent {
   type: EventType;
@@ -29,18 +18,28 @@ export interface FleetEvent {
   key?: string;
 }
 
-export type EventRow = typeof events.$inferSelect;
-
-/** Records fleet events; live clients and webhooks read them from the table, in id order. */
+/**
+ * Records fleet events; live clients read them from the table, in id order (so they see the
+ * events of every API process), and the webhooks that asked for an event's type are told of it.
+ */
 @Injectable()
 export class EventsService {
-  constructor(@Inject(Database) private readonly database: Database) {}
+  private readonly logger = new Logger('events');
+  private readonly listeners = new Set<() => void>();
 
-  /** The stored event, or null when one with the same key was stored before. */
-  async publish(event: FleetEvent, db: Db = this.database.db): Promise<EventRow | null> {
-    const [row] = await db
-      .insert(events)
-      .values({
+  constructor(
+    @Inject(EventsRepository) private readonly repository: EventsRepository,
+    @Inject(WebhookDeliveries) private readonly webhooks: WebhookDeliveries,
+  ) {}
+
+  /**
+   * The stored event, or null when one with the same key was stored before. Inside a transaction
+   * (`db`) every query goes through it (the embedded database serves one at a time); the event is
+   * seen once it commits, and its webhook deliveries wait for that.
+   */
+  async publish(event: FleetEvent, db?: Db): Promise<EventRow | null> {
+    const row = await this.repository.insert(
+      {
         type: event.type,
         rolloutId: event.rolloutId ?? null,
         hostId: event.hostId ?? null,
@@ -48,9 +47,25 @@ export class EventsService {
         buildId: event.buildId ?? null,
         data: event.data,
         key: event.key ?? null,
-      })
-      .onConflictDoNothing()
-      .returning();
-    return row ?? null;
+      },
+      db,
+    );
+    if (!row) return null;
+    for (const listener of this.listeners) listener();
+    try {
+      await this.webhooks.enqueue(row, db);
+    } catch (error) {
+      // The event is recorded either way: a rollout does not stop for a webhook.
+      this.logger.error(
+        `event ${row.id} (${row.type}) could not be queued for its webhooks: ${(error as Error).message}`,
+      );
+    }
+    return row;
+  }
+
+  /** Called after this process stores an event, so live clients need not wait for the next poll. */
+  onPublished(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 }

@@ -3,13 +3,15 @@ import { QueueEvents, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { parsePrinterUpdateResult, QUEUES } from '@lockstep/contracts';
 import type { ApiConfig } from '../config';
+import { JobProgress } from '../events/job-progress';
 import { API_CONFIG, REDIS, UPDATE_QUEUE } from '../tokens';
 import { RolloutsService } from './rollouts.service';
 
 /**
- * Follows the printer-update queue's events and hands each job's end to its rollout; at start,
- * reconciles what ended while no API listened. Every API process listens; recording an end is
- * idempotent and advancing is serialised in the database.
+ * Follows the printer-update queue's events and hands each job's end to its rollout, and its
+ * progress reports to the event log; at start, reconciles what ended while no API listened. Every
+ * API process listens; recording an end or a report is idempotent and advancing is serialised in
+ * the database.
  */
 @Injectable()
 export class RolloutEvents implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -20,6 +22,7 @@ export class RolloutEvents implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(UPDATE_QUEUE) private readonly queue: Queue,
     @Inject(RolloutsService) private readonly rollouts: RolloutsService,
+    @Inject(JobProgress) private readonly progress: JobProgress,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -36,6 +39,13 @@ export class RolloutEvents implements OnApplicationBootstrap, OnApplicationShutd
     });
     events.on('failed', ({ jobId, failedReason }) => {
       void this.handle(() => this.rollouts.jobFailed(jobId, failedReason));
+    });
+    events.on('progress', ({ jobId, data }, queueEventId) => {
+      this.progress.record(jobId, data, queueEventId).catch((error: unknown) => {
+        console.error(
+          `lockstep-api: job ${jobId}'s progress could not be recorded: ${(error as Error).message}`,
+        );
+      });
     });
     await events.waitUntilReady();
     await this.rollouts.reconcile();

@@ -6,7 +6,7 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   describeIssues,
@@ -28,6 +28,12 @@ import { WebhooksRepository } from './webhooks.repository';
 /** Tries per delivery, the first after 2 s, each wait twice the one before (about 4 minutes in all). */
 export const DELIVERY_ATTEMPTS = 8;
 const FIRST_RETRY_MS = 2000;
+/**
+ * An event stored inside a transaction is queued before the transaction commits: its delivery
+ * waits for it this often, and this long at most (past that, the transaction was rolled back).
+ */
+const UNCOMMITTED_RECHECK_MS = 250;
+const UNCOMMITTED_MAX_MS = 60_000;
 
 /**
  * Tells webhooks of the events they asked for, through a queue processed by every API process:
@@ -57,11 +63,15 @@ export class WebhookDeliveries implements OnModuleInit, OnApplicationBootstrap, 
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    const worker = new Worker(QUEUES.webhookDelivery, (job: Job) => this.deliver(job), {
-      connection: this.redis.duplicate({ maxRetriesPerRequest: null }),
-      prefix: this.config.LOCKSTEP_QUEUE_PREFIX,
-      concurrency: 4,
-    });
+    const worker = new Worker(
+      QUEUES.webhookDelivery,
+      (job: Job, token?: string) => this.deliver(job, token),
+      {
+        connection: this.redis.duplicate({ maxRetriesPerRequest: null }),
+        prefix: this.config.LOCKSTEP_QUEUE_PREFIX,
+        concurrency: 4,
+      },
+    );
     this.worker = worker;
     worker.on('failed', (job, error) => {
       if (!job) return;
@@ -96,7 +106,12 @@ export class WebhookDeliveries implements OnModuleInit, OnApplicationBootstrap, 
     );
   }
 
-  private async deliver(job: Job): Promise<void> {
+  /** Sends one event to one webhook (the queue's processor). */
+  async deliver(
+    job: Pick<Job, 'data' | 'timestamp' | 'moveToDelayed'>,
+    token: string | undefined,
+    now = Date.now(),
+  ): Promise<void> {
     const parsed = webhookDeliveryJobSchema.safeParse(job.data);
     if (!parsed.success)
       throw new UnrecoverableError(`not a webhook delivery: ${describeIssues(parsed.error).join('; ')}`);
@@ -104,8 +119,15 @@ export class WebhookDeliveries implements OnModuleInit, OnApplicationBootstrap, 
     const webhook = await this.webhooks.find(webhookId);
     if (!webhook) return; // removed since: nobody to tell
     const event = await this.events.find(eventId);
-    // Stored in a transaction that has not committed yet (or never will).
-    if (!event) throw new Error(`event ${eventId} is not in the event log yet`);
+    if (!event) {
+      if (now - job.timestamp > UNCOMMITTED_MAX_MS)
+        throw new UnrecoverableError(
+          `event ${eventId} is not in the event log: what it told of was rolled back`,
+        );
+      // Its transaction has not committed yet: looked at again shortly, costing no attempt.
+      await job.moveToDelayed(now + UNCOMMITTED_RECHECK_MS, token);
+      throw new DelayedError();
+    }
     try {
       await this.sender.post(webhook.url, webhookMessage(event));
     } catch (error) {

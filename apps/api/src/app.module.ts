@@ -23,6 +23,11 @@ import { WebhookSender } from './events/webhook-sender';
 import { WebhooksController } from './events/webhooks.controller';
 import { WebhooksRepository } from './events/webhooks.repository';
 import { HostsRepository } from './hosts/hosts.repository';
+import { DiscoveryService } from './hosts/discovery.service';
+import { HostJobEvents } from './hosts/host-job-events';
+import { HostJobLog } from './hosts/host-job-log';
+import { hostJobsQueueProvider } from './hosts/host-jobs.queue';
+import { HostKeysService } from './hosts/host-keys.service';
 import { KlipperOrigin } from './klipper/klipper-origin';
 import { Metrics, MetricsController } from './metrics/metrics';
 import { RolloutEvents } from './rollouts/rollout-events';
@@ -74,6 +79,11 @@ export class AppModule {
         TokenService,
         AuditRepository,
         HostsRepository,
+        hostJobsQueueProvider(deps),
+        HostJobLog,
+        HostKeysService,
+        DiscoveryService,
+        HostJobEvents,
         EventsService,
         EventsRepository,
         EventFeed,

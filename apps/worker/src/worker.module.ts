@@ -10,6 +10,7 @@ import { loadWorkerConfig, type WorkerConfig } from './config';
 import { anonymousRedisWarning, redisAcceptsAnonymous } from './redis-access';
 import { Clock } from './host/clock';
 import { FirmwareBuildProcessor } from './build/firmware-build.processor';
+import { HostJobsWorker } from './discovery/host-jobs.worker';
 import { PrinterUpdateProcessor, SHUTDOWN_REASON } from './update/printer-update.processor';
 import { UpdateService } from './update/update.service';
 
@@ -123,6 +124,11 @@ export class PrinterUpdateWorker implements OnModuleInit, OnApplicationShutdown 
       useFactory: (config: WorkerConfig) => new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }),
     },
     PrinterUpdateWorker,
+    {
+      provide: HostJobsWorker,
+      inject: [WORKER_CONFIG, REDIS, LOGGER],
+      useFactory: (config: WorkerConfig, redis: Redis, log: Logger) => new HostJobsWorker(config, redis, log),
+    },
   ],
 })
 export class WorkerModule {}

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { UPDATE_STEPS } from '@lockstep/mcu';
 import { noRepeats, slug } from './fields';
+import { HOST_EVENT_TYPES } from './host-jobs';
 import type { PrinterUpdateProgress } from './printer-update';
 
 /** What happened to a rollout, a host's job, a printer or a build. */
@@ -18,6 +19,7 @@ export const EVENT_TYPES = [
   'printer.needs_attention',
   'build.started',
   'build.finished',
+  ...HOST_EVENT_TYPES,
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

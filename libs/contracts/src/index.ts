@@ -5,3 +5,4 @@ export * from './fleet';
 export { describeIssues } from './fields';
 export * from './rollouts';
 export * from './events';
+export * from './host-jobs';

@@ -2,6 +2,8 @@
 export const QUEUES = {
   printerUpdate: 'printer-update',
   firmwareBuild: 'firmware-build',
+  /** Jobs about a host: reading its host key, discovering its MCUs. */
+  hostJobs: 'host-jobs',
   /** Processed by the API itself: each event told to each webhook that asked for it. */
   webhookDelivery: 'webhook-delivery',
 } as const;
@@ -10,6 +12,8 @@ export const JOB_NAMES = {
   printerUpdate: 'printer-update',
   firmwareBuild: 'firmware-build',
   webhookDelivery: 'webhook-delivery',
+  hostKey: 'host-key',
+  discovery: 'discovery',
 } as const;
 
 /**
@@ -23,6 +27,16 @@ export function printerUpdateJobId(printerId: string, requestId: string): string
 /** One firmware-build job per build request. */
 export function firmwareBuildJobId(buildId: string): string {
   return `firmware-build.${buildId}`;
+}
+
+/** One host-key read per (host, request): first use, a re-pin, or the key of a host whose key changed. */
+export function hostKeyJobId(hostId: string, requestId: string): string {
+  return `host-key.${hostId}.${requestId}`;
+}
+
+/** One discovery per (host, request). */
+export function discoveryJobId(hostId: string, requestId: string): string {
+  return `discovery.${hostId}.${requestId}`;
 }
 
 /** One delivery per (event, webhook): API processes that both enqueue it make one job. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   hostEnrolmentSchema,
+  hostKeyRequestSchema,
   rollbackRequestSchema,
   rolloutRequestSchema,
   eventStreamQuerySchema,
@@ -54,6 +55,25 @@ export const ROUTES: Route[] = [
   },
   { method: 'get', path: '/hosts/{id}', summary: 'One host', roles: ALL },
   { method: 'delete', path: '/hosts/{id}', summary: 'Remove a host and its printers', roles: ['admin'] },
+  {
+    method: 'post',
+    path: '/hosts/{id}/host-key',
+    summary: 'Re-pin the host key (a given key, or the one the host offers now), lifting a block',
+    roles: ['admin'],
+    body: hostKeyRequestSchema,
+  },
+  {
+    method: 'post',
+    path: '/hosts/{id}/discover',
+    summary: "Read the host's printers and propose their MCUs, changing nothing",
+    roles: WRITERS,
+  },
+  {
+    method: 'get',
+    path: '/hosts/{id}/discovery',
+    summary: 'The latest discovery: its proposal and how it differs from the inventory',
+    roles: ALL,
+  },
   { method: 'get', path: '/printers', summary: 'The printers (Klipper instances)', roles: ALL },
   { method: 'get', path: '/printers/{id}', summary: 'One printer', roles: ALL },
   {

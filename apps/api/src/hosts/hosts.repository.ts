@@ -1,10 +1,10 @@
 import { ConflictException, Inject, Injectable } from '@nestjs/common';
-import { and, arrayContains, asc, eq, inArray } from 'drizzle-orm';
+import { and, arrayContains, asc, desc, eq, inArray, isNotNull, isNull } from 'drizzle-orm';
 import type { HostEnrolment, InstanceSpec } from '@lockstep/contracts';
 import type { McuInventoryEntry } from '@lockstep/mcu';
 import { Database, type Db } from '../db/database';
-import { hosts, mcus, printers, profiles } from '../db/schema';
-import { hostKeyFingerprint } from './host-key';
+import { events, hosts, mcus, printers, profiles } from '../db/schema';
+import { hostKeyFingerprint, hostKeyState, type HostKeyState } from './host-key';
 
 /** An MCU as the inventory holds it: its entry without the Kconfig, which its profile holds. */
 export type McuView = Omit<McuInventoryEntry, 'kconfig'> & {
@@ -31,6 +31,12 @@ export interface HostView {
   user: string;
   hostKey: string | null;
   hostKeyFingerprint: string | null;
+  /** pending until the first key read pins it, failed (see hostKeyProblem), pinned, or blocked. */
+  hostKeyState: HostKeyState;
+  /** Why the last read of the host's key (first use, or a re-pin) failed; null when it did not. */
+  hostKeyProblem: string | null;
+  /** Why no job may reach the host (its key changed) and what to do; null when none is refused. */
+  blockedReason: string | null;
   /** A build host: the fleet's firmware is built here once. */
   build: boolean;
   /** Its machine (`uname -m`), once a job has read it. */
@@ -279,10 +285,79 @@ export class HostsRepository {
     }
   }
 
+  /**
+   * Pins a key and lifts a block; with `onlyIfUnpinned`, only on a host that has no key yet (a
+   * first-use read that ends after an operator gave one). Whether the host took it.
+   */
+  async pinHostKey(
+    id: string,
+    hostKey: string,
+    options: { onlyIfUnpinned?: boolean } = {},
+    db: Db = this.database.db,
+  ): Promise<boolean> {
+    const pinned = await db
+      .update(hosts)
+      .set({ hostKey, blockedReason: null, updatedAt: new Date() })
+      .where(and(eq(hosts.id, id), ...(options.onlyIfUnpinned ? [isNull(hosts.hostKey)] : [])))
+      .returning({ id: hosts.id });
+    return pinned.length > 0;
+  }
+
+  /** Blocks a host that still has the key `pinned` and is not blocked yet; whether it did. */
+  async block(id: string, pinned: string, reason: string, db: Db = this.database.db): Promise<boolean> {
+    const blocked = await db
+      .update(hosts)
+      .set({ blockedReason: reason, updatedAt: new Date() })
+      .where(and(eq(hosts.id, id), eq(hosts.hostKey, pinned), isNull(hosts.blockedReason)))
+      .returning({ id: hosts.id });
+    return blocked.length > 0;
+  }
+
+  /** Says more of a block that still stands over the key `pinned` (what the host offers now). */
+  async explainBlock(id: string, pinned: string, reason: string, db: Db = this.database.db): Promise<void> {
+    await db
+      .update(hosts)
+      .set({ blockedReason: reason, updatedAt: new Date() })
+      .where(and(eq(hosts.id, id), eq(hosts.hostKey, pinned), isNotNull(hosts.blockedReason)));
+  }
+
+  /** The machine a job read on the host (`uname -m`). */
+  async recordMachine(id: string, machine: string, db: Db = this.database.db): Promise<void> {
+    await db.update(hosts).set({ machine, updatedAt: new Date() }).where(eq(hosts.id, id));
+  }
+
+  /**
+   * Why each host's last key read for trust on first use or a re-pin failed, by host: null
+   * where the last one did not fail (or none ran).
+   */
+  private async keyReadFailures(hostIds: string[]): Promise<Map<string, string | null>> {
+    const rows = await this.database.db
+      .select({ hostId: events.hostId, type: events.type, data: events.data })
+      .from(events)
+      .where(
+        and(
+          inArray(events.hostId, hostIds),
+          inArray(events.type, ['host.key_requested', 'host.key_pinned', 'host.key_failed']),
+        ),
+      )
+      .orderBy(desc(events.id));
+    const failures = new Map<string, string | null>();
+    for (const row of rows) {
+      const data = row.data as { purpose?: string; reason?: string };
+      if (row.hostId === null || failures.has(row.hostId) || data.purpose === 'inspect') continue;
+      failures.set(
+        row.hostId,
+        row.type === 'host.key_failed' ? (data.reason ?? 'the key read failed') : null,
+      );
+    }
+    return failures;
+  }
+
   private async views(rows: HostRow[]): Promise<HostView[]> {
     if (rows.length === 0) return [];
     const { db } = this.database;
     const hostIds = rows.map((r) => r.id);
+    const keyReadFailures = await this.keyReadFailures(hostIds);
     const printerRows = await db
       .select()
       .from(printers)
@@ -308,6 +383,13 @@ export class HostsRepository {
       user: row.sshUser,
       hostKey: row.hostKey,
       hostKeyFingerprint: row.hostKey ? hostKeyFingerprint(row.hostKey) : null,
+      hostKeyState: hostKeyState({
+        hostKey: row.hostKey,
+        blockedReason: row.blockedReason,
+        lastFirstUseFailure: keyReadFailures.get(row.id) ?? null,
+      }),
+      hostKeyProblem: keyReadFailures.get(row.id) ?? null,
+      blockedReason: row.blockedReason,
       build: row.build,
       machine: row.machine,
       groups: row.groups,

@@ -1,6 +1,6 @@
 import { rolloutRequestSchema } from '@lockstep/contracts';
 import type { HostView } from '../hosts/hosts.repository';
-import { batchesOf, hostIsCurrent, PlanError, selectHosts } from './plan';
+import { batchesOf, hostIsCurrent, hostJob, PlanError, selectHosts } from './plan';
 
 const host = (id: string, printers: string[], groups: string[] = [], tags: string[] = []): HostView => ({
   id,
@@ -9,6 +9,9 @@ const host = (id: string, printers: string[], groups: string[] = [], tags: strin
   user: 'pi',
   hostKey: null,
   hostKeyFingerprint: null,
+  hostKeyState: 'pending',
+  hostKeyProblem: null,
+  blockedReason: null,
   build: false,
   machine: null,
   groups,
@@ -62,6 +65,19 @@ describe('rollout plans', () => {
     const fleet = [...FLEET, { ...host('builder', [], ['hall']), build: true }];
     expect(selectHosts(fleet, { all: true }).hosts.map((h) => h.id)).toEqual(['a', 'b', 'c']);
     expect(selectHosts(fleet, { groups: ['hall'] }).hosts.map((h) => h.id)).toEqual(['a', 'c']);
+  });
+
+  it('refuses a job for a blocked host, naming it and saying why', () => {
+    const target = { ref: 'v0.13.0', commit: 'a'.repeat(40), version: 'v0.13.0-0-g1b6ba2e' };
+    const blocked = {
+      ...host('d', ['d1']),
+      hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB',
+      hostKeyState: 'blocked' as const,
+      blockedReason: 'host key changed: re-pin it',
+    };
+    expect(() => hostJob(blocked, [], { id: 'r1', target, strategy: strategy({}) }, 1)).toThrow(
+      new PlanError(['host d is blocked: host key changed: re-pin it']),
+    );
   });
 
   it('counts a host as current only when every printer and every known MCU runs the target', () => {

@@ -72,6 +72,7 @@ export function hostJob(
   attempt: number,
 ): PrinterUpdateJobInput {
   const rollback = rollout.mode === 'rollback';
+  if (host.blockedReason) throw new PlanError([`host ${host.id} is blocked: ${host.blockedReason}`]);
   if (!host.hostKey)
     throw new PlanError([
       `host ${host.id} has no pinned host key: enrol it with its key (hostKey) before a rollout`,

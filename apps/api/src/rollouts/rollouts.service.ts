@@ -22,6 +22,7 @@ import { AuditRepository, type Actor } from '../audit/audit.repository';
 import { Database, type Db } from '../db/database';
 import { EventsService, type EventType } from '../events/events.service';
 import { rolloutHosts, rollouts } from '../db/schema';
+import { HostKeysService } from '../hosts/host-keys.service';
 import { HostsRepository, type HostView } from '../hosts/hosts.repository';
 import { type KlipperOrigin, UnknownRefError, type ResolvedRef } from '../klipper/klipper-origin';
 import { Metrics } from '../metrics/metrics';
@@ -140,6 +141,7 @@ export class RolloutsService {
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(Metrics) private readonly metrics: Metrics,
     @Inject(EventsService) private readonly events: EventsService,
+    @Inject(HostKeysService) private readonly hostKeys: HostKeysService,
   ) {}
 
   private async resolve(ref: string): Promise<ResolvedRef> {
@@ -486,6 +488,7 @@ export class RolloutsService {
 
   async jobFailed(jobId: string, reason: string): Promise<void> {
     const rolloutId = await this.finish(jobId, failedJobState(reason), { reason });
+    await this.hostKeys.updateJobFailed(jobId, reason);
     if (rolloutId) await this.advance(rolloutId);
   }
 

@@ -69,6 +69,43 @@ const ENROLMENT_CASES: [string, Json][] = [
   ['shell', { ...valid(), shell: 'bash' }],
 ];
 
+const HOSTILE_REFS = [
+  '--upload-pack=touch /tmp/x',
+  '../../etc/passwd',
+  '$(id)',
+  'v1;reboot',
+  'a b',
+  'x'.repeat(300),
+];
+
+/** Hostile values in the other routes' bodies and paths: [field, method, path, body]. */
+const REQUEST_CASES: [string, 'POST' | 'PUT' | 'GET', string, Json | undefined][] = [
+  ...HOSTILE_REFS.map((ref): [string, 'POST', string, Json] => ['ref', 'POST', '/builds', { ref }]),
+  ...HOSTILE_REFS.map((to): [string, 'POST', string, Json] => ['to', 'POST', '/rollouts', { to }]),
+  ['shell', 'POST', '/builds', { ref: 'v0.13.0', shell: 'bash' }],
+  ...['22:00; reboot', '24:00', '-1:00'].map((start): [string, 'POST', string, Json] => [
+    'strategy.window.start',
+    'POST',
+    '/rollouts',
+    { to: 'v0.13.0', strategy: { window: { start, end: '06:00' } } },
+  ]),
+  [
+    'strategy.window.timeZone',
+    'POST',
+    '/rollouts',
+    {
+      to: 'v0.13.0',
+      strategy: { window: { start: '22:00', end: '06:00', timeZone: '../../etc/localtime' } },
+    },
+  ],
+  ['selection.printers.0', 'POST', '/builds/b-1/promote', { selection: { printers: ['$(id)'] } }],
+  ['id', 'POST', '/builds/..%2Fx/promote', {}],
+  ['name', 'PUT', '/printers/voron-1/mcus/%24(id)/profile', { kconfig: 'CONFIG_MACH_LINUX=y' }],
+  ['kconfig', 'PUT', '/printers/voron-1/mcus/mcu/profile', { kconfig: 'x'.repeat(70 * 1024) }],
+  ['sha', 'GET', '/profiles/..%2F..%2Fetc', undefined],
+  ['query.limit', 'GET', '/printers/voron-1/history?limit=-1', undefined],
+];
+
 describe.each(BACKENDS)(
   'the fleet API on %s refuses hostile input, naming the field, and keeps nothing',
   (backend) => {
@@ -124,13 +161,47 @@ describe.each(BACKENDS)(
       expect(query).toMatchObject({ status: 400, body: { issues: ['query.colour: unknown field'] } });
     });
 
+    it.each(REQUEST_CASES)('refuses a hostile %s in %s %s', async (field, method, path, body) => {
+      const answer = await call<{ issues?: string[] }>(api, method, path, { token: api.admin, body });
+      expect(answer.status).toBe(400);
+      expect(answer.body.issues?.some((issue) => issue.startsWith(`${field}:`))).toBe(true);
+    });
+
     it('kept nothing of any refused request', async () => {
       expect((await call(api, 'GET', '/hosts', { token: api.admin })).body).toEqual([]);
       expect((await call(api, 'GET', '/printers', { token: api.admin })).body).toEqual([]);
       const audit = await call<{ action: string }[]>(api, 'GET', '/audit', { token: api.admin });
       expect(audit.body.filter((e) => e.action === 'host.enrol')).toEqual([]);
+      expect((await call(api, 'GET', '/builds', { token: api.admin })).body).toEqual([]);
+      expect((await call(api, 'GET', '/rollouts', { token: api.admin })).body).toEqual([]);
       // The requests differed from this valid one only in their hostile field.
       expect((await call(api, 'POST', '/hosts', { token: api.admin, body: valid() })).status).toBe(201);
+    });
+
+    it("refuses a Kconfig that is not one, keeping the MCU's profile", async () => {
+      const before = (
+        await call<{ mcus: { name: string; kconfigSha256: string }[] }>(api, 'GET', '/printers/voron-1', {
+          token: api.admin,
+        })
+      ).body;
+      for (const kconfig of [
+        'CONFIG_MACH_STM32=y\n$(reboot)\n',
+        '--help',
+        'CONFIG_MCU="stm32f446xx"\nCONFIG_MACH_LINUX=y\n',
+      ]) {
+        const answer = await call<{ message: string }>(api, 'PUT', '/printers/voron-1/mcus/mcu/profile', {
+          token: api.admin,
+          body: { kconfig },
+        });
+        expect(answer.status).toBe(400);
+        expect(answer.body.message).toMatch(/^kconfig: /);
+      }
+      const after = (
+        await call<{ mcus: { name: string; kconfigSha256: string }[] }>(api, 'GET', '/printers/voron-1', {
+          token: api.admin,
+        })
+      ).body;
+      expect(after.mcus).toEqual(before.mcus);
     });
   },
 );

@@ -119,6 +119,9 @@ describe('firmware built once on the build host for a rollout, and CI builds pro
     expect(rollout.state).toBe('completed');
     expect(rollout.counts).toEqual({ updated: 3 });
 
+    // Every host's update steps, as its worker timed them, in the metrics.
+    const metrics = await call<string>(api, 'GET', '/metrics', { token: api.admin });
+    expect(metrics.body).toMatch(/^lockstep_update_step_duration_seconds_count\{step="flash"\} 3$/m);
     // What the hosts saw: four makes on the build host, none on any printer.
     expect(makes(buildHost)).toHaveLength(4);
     for (const host of printers) expect(makes(host)).toEqual([]);
@@ -228,7 +231,8 @@ describe('firmware built once on the build host for a rollout, and CI builds pro
     try {
       const created = await call<{ rollout: RolloutView }>(api, 'POST', '/rollouts', {
         token: api.admin,
-        body: { to: 'master', selection: { groups: ['hall'] } },
+        // A version never built: the builds of the versions the printers run are reused, its own fail.
+        body: { to: 'v0.12.0', selection: { groups: ['hall'] }, strategy: { allowDowngrade: true } },
       });
       expect(created.status).toBe(201);
       const rollout = await settled(api, created.body.rollout.id);
@@ -251,5 +255,25 @@ describe('firmware built once on the build host for a rollout, and CI builds pro
     } finally {
       await buildHost.clearFaults();
     }
+  });
+
+  it('builds nothing again: a later rollout to a version built before flashes the stored artifacts at once', async () => {
+    const makesBefore = makes(buildHost).length;
+    const created = await call<{ rollout: RolloutView }>(api, 'POST', '/rollouts', {
+      token: api.admin,
+      body: { to: 'master', selection: { groups: ['hall'] }, strategy: { canary: 0, concurrency: 2 } },
+    });
+    expect(created.status).toBe(201);
+    // Every profile at master and at the versions the printers run was built before: no build job.
+    expect(created.body.rollout.state).toBe('running');
+    const rollout = await settled(api, created.body.rollout.id);
+    expect(rollout.state).toBe('completed');
+    expect(rollout.counts).toEqual({ updated: 2 });
+    expect(makes(buildHost)).toHaveLength(makesBefore);
+    for (const host of printers) expect(makes(host)).toEqual([]);
+    const { body: builds } = await call<BuildView[]>(api, 'GET', '/builds', { token: api.admin });
+    const reusing = builds.find((b) => b.rolloutId === rollout.id)!;
+    expect(reusing.state).toBe('succeeded');
+    expect(reusing.profiles.every((p) => p.outcome === 'built' && p.reusedFrom !== undefined)).toBe(true);
   });
 });

@@ -163,6 +163,43 @@ describe.each(BACKENDS)('rollout control through the API on %s (no worker takes 
     ]);
   });
 
+  it('starts no host outside its maintenance window, and starts the canary once the window opens', async () => {
+    const at = (ms: number) => new Date(Date.now() + ms).toISOString().slice(11, 16);
+    const hour = 3_600_000;
+    const closed = await call<{ rollout: RolloutView }>(api, 'POST', '/rollouts', {
+      token: api.admin,
+      body: { to: 'v0.13.0', strategy: { canary: 1, window: { start: at(2 * hour), end: at(3 * hour) } } },
+    });
+    expect(closed.status).toBe(201);
+    expect(closed.body.rollout).toMatchObject({ state: 'running', waitingForWindow: true });
+    expect(closed.body.rollout.hosts.every((h) => h.state === 'pending' && h.jobId === null)).toBe(true);
+    expect(
+      (await call(api, 'POST', `/rollouts/${closed.body.rollout.id}/cancel`, { token: api.admin })).status,
+    ).toBe(200);
+    if (backend !== 'pglite') return; // Waiting for a window to open takes up to a minute: once is enough.
+
+    // A window that opens at the start of the next minute, whatever the second now.
+    const opening = await call<{ rollout: RolloutView }>(api, 'POST', '/rollouts', {
+      token: api.admin,
+      body: {
+        to: 'v0.13.0',
+        strategy: { canary: 1, window: { start: at(60_000), end: at(2 * hour), timeZone: 'UTC' } },
+      },
+    });
+    const id = opening.body.rollout.id;
+    expect(opening.body.rollout.hosts[0]!.state).toBe('pending');
+    const deadline = Date.now() + 90_000;
+    let rollout = opening.body.rollout;
+    while (rollout.hosts[0]!.state === 'pending' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      rollout = (await call<RolloutView>(api, 'GET', `/rollouts/${id}`, { token: api.admin })).body;
+    }
+    expect(rollout.hosts.map((h) => h.state)).toEqual(['queued', 'pending', 'pending']);
+    expect(rollout.waitingForWindow).toBe(false);
+    expect(await queue.getJob(rollout.hosts[0]!.jobId!)).toBeDefined();
+    await call(api, 'POST', `/rollouts/${id}/cancel`, { token: api.admin });
+  });
+
   it('rolls one printer back through the same job and gate: its host in rollback mode, to a named or the previous version', async () => {
     const viewer = await api.token('viewer');
     expect((await call(api, 'POST', '/printers/voron-2/rollback', { token: viewer, body: {} })).status).toBe(

@@ -30,10 +30,16 @@ import { hostJobsQueueProvider } from './hosts/host-jobs.queue';
 import { HostKeysService } from './hosts/host-keys.service';
 import { KlipperOrigin } from './klipper/klipper-origin';
 import { Metrics, MetricsController } from './metrics/metrics';
+import { RolloutClock } from './rollouts/rollout-clock';
 import { RolloutEvents } from './rollouts/rollout-events';
 import { RollbacksController, RolloutsController } from './rollouts/rollouts.controller';
 import { RolloutsService } from './rollouts/rollouts.service';
-import { API_CONFIG, KLIPPER_ORIGIN, REDIS, UPDATE_QUEUE } from './tokens';
+import { API_CONFIG, BUILD_QUEUE, KLIPPER_ORIGIN, REDIS, UPDATE_QUEUE } from './tokens';
+import { BuildEvents } from './builds/build-events';
+import { BuildsController } from './builds/builds.controller';
+import { BuildsService } from './builds/builds.service';
+import { PrinterMcusController, ProfilesController } from './mcus/mcus.controller';
+import { McusRepository } from './mcus/mcus.repository';
 
 /** The API: its database and Redis are opened by the caller (main, tests) and handed in. */
 @Module({})
@@ -48,6 +54,9 @@ export class AppModule {
         AuditController,
         RolloutsController,
         RollbacksController,
+        BuildsController,
+        ProfilesController,
+        PrinterMcusController,
         MetricsController,
         EventsController,
         WebhooksController,
@@ -76,6 +85,18 @@ export class AppModule {
         Metrics,
         RolloutsService,
         RolloutEvents,
+        RolloutClock,
+        {
+          provide: BUILD_QUEUE,
+          useFactory: () =>
+            new Queue(QUEUES.firmwareBuild, {
+              connection: deps.redis.duplicate({ maxRetriesPerRequest: null }),
+              prefix: deps.config.LOCKSTEP_QUEUE_PREFIX,
+            }),
+        },
+        BuildsService,
+        McusRepository,
+        BuildEvents,
         TokenService,
         AuditRepository,
         HostsRepository,

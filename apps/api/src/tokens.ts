@@ -3,3 +3,4 @@ export const REDIS = Symbol('redis');
 export const API_CONFIG = Symbol('api-config');
 export const KLIPPER_ORIGIN = Symbol('klipper-origin');
 export const UPDATE_QUEUE = Symbol('update-queue');
+export const BUILD_QUEUE = Symbol('build-queue');

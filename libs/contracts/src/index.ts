@@ -5,4 +5,5 @@ export * from './fleet';
 export { describeIssues } from './fields';
 export * from './rollouts';
 export * from './events';
+export * from './builds';
 export * from './host-jobs';

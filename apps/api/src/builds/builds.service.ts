@@ -25,6 +25,8 @@ import type { ResolvedRef } from '../klipper/klipper-origin';
 import { BUILD_QUEUE } from '../tokens';
 
 type BuildRow = typeof builds.$inferSelect;
+type BuildRecord = FirmwareBuildResult['builds'][number];
+const pairKey = (commit: string, kconfigSha256: string) => `${commit} ${kconfigSha256}`;
 type HostRow = typeof hosts.$inferSelect;
 
 /** One MCU profile of the fleet: its Kconfig and the MCUs built from it. */
@@ -39,6 +41,8 @@ export interface FleetProfile {
 interface BuildRequest {
   commit: string;
   kconfigSha256: string;
+  /** Built before by another build, whose artifacts (in the store) this one reuses: not built again. */
+  reused?: BuildRecord & { build: string };
   /** A name for people: the first MCU built from it. */
   name: string;
   mcus: string[];
@@ -65,6 +69,8 @@ export interface BuildView {
     kconfigSha256: string;
     mcus: string[];
     outcome: 'pending' | 'built' | 'failed';
+    /** The earlier build whose artifacts it reuses, where it was not built again. */
+    reusedFrom?: string;
     version: string | null;
     machine?: string;
     files: Record<string, { sha256: string; size: number }>;
@@ -72,6 +78,15 @@ export interface BuildView {
     error?: string;
   }[];
   timings: { totalMs: number } | null;
+}
+
+/** A job's result with the records of the builds it reused, so the build lists every artifact it stands for. */
+function withReused(result: FirmwareBuildResult, requests: readonly BuildRequest[]): FirmwareBuildResult {
+  const reused = requests.flatMap((r) => (r.reused ? [r.reused] : []));
+  return {
+    ...result,
+    builds: [...result.builds, ...reused.map(({ build: _from, ...record }) => record)],
+  };
 }
 
 function view(row: BuildRow): BuildView {
@@ -99,6 +114,7 @@ function view(row: BuildRow): BuildView {
         kconfigSha256: request.kconfigSha256,
         mcus: request.mcus,
         outcome: built?.outcome ?? 'pending',
+        ...(request.reused ? { reusedFrom: request.reused.build } : {}),
         version: built?.version ?? null,
         ...(built?.machine ? { machine: built.machine } : {}),
         files: built?.files ?? {},
@@ -188,14 +204,27 @@ export class BuildsService {
     if (build.profiles.length === 0)
       throw new ConflictException('the selection has no MCU with a profile to build');
     const id = `b-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    const before = await this.builtBefore(db);
     const requests: BuildRequest[] = [
       { commit: build.target.commit, profiles: build.profiles },
       ...(build.current ?? []).filter((c) => c.commit !== build.target.commit),
     ].flatMap(({ commit, profiles: list }) =>
-      list.map((p) => ({ commit, kconfigSha256: p.kconfigSha256, name: nameOf(p), mcus: p.mcus })),
+      list.map((p) => {
+        const reused = before.get(pairKey(commit, p.kconfigSha256));
+        return {
+          commit,
+          kconfigSha256: p.kconfigSha256,
+          name: nameOf(p),
+          mcus: p.mcus,
+          ...(reused ? { reused } : {}),
+        };
+      }),
     );
     const kconfigs = [...build.profiles, ...(build.current ?? []).flatMap((c) => c.profiles)];
-    this.validate(this.jobData(id, build.buildHost, kconfigs, requests));
+    const fresh = requests.filter((r) => !r.reused);
+    if (fresh.length > 0) this.validate(this.jobData(id, build.buildHost, kconfigs, fresh));
+    // Everything built before: the build is done now, and no job runs.
+    const done = fresh.length === 0;
     const [row] = await db
       .insert(builds)
       .values({
@@ -203,10 +232,16 @@ export class BuildsService {
         ref: build.target.ref,
         commit: build.target.commit,
         version: build.target.version,
-        state: 'running',
+        state: done ? 'succeeded' : 'running',
         buildHostId: build.buildHost.id,
         jobId: firmwareBuildJobId(id),
         requests,
+        ...(done
+          ? {
+              result: withReused({ buildId: id, builds: [], timings: { totalMs: 0 } }, requests),
+              finishedAt: new Date(),
+            }
+          : {}),
         rolloutId: build.rolloutId ?? null,
         createdBy: build.createdBy,
       })
@@ -220,12 +255,42 @@ export class BuildsService {
           ref: build.target.ref,
           commit: build.target.commit,
           buildHost: build.buildHost.id,
-          profiles: requests.length,
+          builds: fresh.length,
+          reused: requests.length - fresh.length,
         },
       },
       db,
     );
+    if (done)
+      await this.events.publish(
+        {
+          type: 'build.finished',
+          buildId: id,
+          ...(build.rolloutId ? { rolloutId: build.rolloutId } : {}),
+          data: { state: 'succeeded', built: 0, reused: requests.length, failed: 0 },
+          key: `build-finished:${id}`,
+        },
+        db,
+      );
     return row!;
+  }
+
+  /**
+   * Every (commit, Kconfig) an earlier build built, with its artifacts' record: the workers'
+   * store keeps them, so no build makes them again.
+   */
+  private async builtBefore(db: Db): Promise<Map<string, BuildRecord & { build: string }>> {
+    const rows = await db
+      .select({ id: builds.id, result: builds.result })
+      .from(builds)
+      .where(isNotNull(builds.result))
+      .orderBy(asc(builds.createdAt));
+    const found = new Map<string, BuildRecord & { build: string }>();
+    for (const row of rows)
+      for (const record of (row.result as FirmwareBuildResult).builds)
+        if (record.outcome === 'built' && !found.has(pairKey(record.commit, record.kconfigHash)))
+          found.set(pairKey(record.commit, record.kconfigHash), { ...record, build: row.id });
+    return found;
   }
 
   private jobData(
@@ -272,7 +337,7 @@ export class BuildsService {
       });
       return;
     }
-    const requests = row.requests as BuildRequest[];
+    const requests = (row.requests as BuildRequest[]).filter((r) => !r.reused);
     const kconfigs = await this.database.db
       .select()
       .from(profiles)
@@ -317,7 +382,12 @@ export class BuildsService {
           : null;
     const [row] = await this.database.db
       .update(builds)
-      .set({ state, result, reason, finishedAt: new Date() })
+      .set({
+        state,
+        result: result && withReused(result, before.requests as BuildRequest[]),
+        reason,
+        finishedAt: new Date(),
+      })
       .where(and(eq(builds.jobId, jobId), eq(builds.state, 'running')))
       .returning();
     if (!row) return null;

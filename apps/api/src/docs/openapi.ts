@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import {
+  ciBuildRequestSchema,
   hostEnrolmentSchema,
   hostKeyRequestSchema,
+  profileRequestSchema,
+  promoteRequestSchema,
   rollbackRequestSchema,
   rolloutRequestSchema,
   eventStreamQuerySchema,
@@ -9,10 +12,10 @@ import {
   webhookRequestSchema,
   type Role,
 } from '@lockstep/contracts';
-import { idParam } from '../common/params';
+import { idParam, shaParam } from '../common/params';
 
 interface Route {
-  method: 'get' | 'post' | 'delete';
+  method: 'get' | 'post' | 'put' | 'delete';
   path: string;
   summary: string;
   /** Roles the route takes; none for a public route. */
@@ -107,6 +110,48 @@ export const ROUTES: Route[] = [
     roles: WRITERS,
   },
   {
+    method: 'post',
+    path: '/builds',
+    summary: 'Build every MCU profile of the fleet at a ref on the build host (CI)',
+    roles: [...WRITERS, 'ci'],
+    body: ciBuildRequestSchema,
+  },
+  { method: 'get', path: '/builds', summary: 'The latest builds', roles: ALL },
+  {
+    method: 'get',
+    path: '/builds/{id}',
+    summary: 'One build: per profile its result, version, files (SHA-256, size) and log tail',
+    roles: ALL,
+  },
+  {
+    method: 'post',
+    path: '/builds/{id}/promote',
+    summary: "A rollout of the build's commit that flashes exactly its artifacts",
+    roles: WRITERS,
+    body: promoteRequestSchema,
+  },
+  {
+    method: 'get',
+    path: '/profiles',
+    summary: 'MCU profiles, with what each builds and the MCUs built from it',
+    roles: ALL,
+  },
+  { method: 'get', path: '/profiles/{sha}', summary: 'One profile, with its Kconfig', roles: ALL },
+  {
+    method: 'put',
+    path: '/printers/{id}/mcus/{name}/profile',
+    summary: 'Give one MCU another Kconfig, checked against its kind',
+    roles: WRITERS,
+    body: profileRequestSchema,
+  },
+  {
+    method: 'get',
+    path: '/printers/{id}/history',
+    summary: 'Every version change read back from its MCUs, newest first',
+    roles: ALL,
+    query: { limit: z.number().int().min(1).max(1000) },
+  },
+  {
     method: 'get',
     path: '/audit',
     summary: 'Who did what, newest first',
@@ -159,9 +204,12 @@ export function openApiDocument(): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of ROUTES) {
     const parameters = [
-      ...(route.path.includes('{id}')
-        ? [{ name: 'id', in: 'path', required: true, schema: jsonSchema(idParam) }]
-        : []),
+      ...[...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
+        name,
+        in: 'path',
+        required: true,
+        schema: jsonSchema(name === 'sha' ? shaParam : idParam),
+      })),
       ...Object.entries(route.query ?? {}).map(([name, schema]) => ({
         name,
         in: 'query',

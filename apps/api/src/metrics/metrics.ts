@@ -27,6 +27,15 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Each step of each host's update, as the worker timed it (reported once, by the API that recorded the job's end). */
+  readonly steps = new Histogram({
+    name: 'lockstep_update_step_duration_seconds',
+    help: "Steps of hosts' updates, by step",
+    labelNames: ['step'],
+    buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800],
+    registers: [this.registry],
+  });
+
   constructor(@Inject(Database) database: Database) {
     collectDefaultMetrics({ register: this.registry, prefix: 'lockstep_api_' });
     const { db } = database;

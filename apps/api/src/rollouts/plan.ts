@@ -68,7 +68,14 @@ export function hostIsCurrent(host: HostView, target: ResolvedRef): boolean {
 export function hostJob(
   host: HostView,
   instances: InstanceSpec[],
-  rollout: { id: string; mode?: string; target: ResolvedRef; strategy: RolloutRequest['strategy'] },
+  rollout: {
+    id: string;
+    mode?: string;
+    target: ResolvedRef;
+    strategy: RolloutRequest['strategy'];
+    /** Prebuilt artifacts to flash; absent, the printer builds its own firmware. */
+    firmware?: PrinterUpdateJobInput['firmware'];
+  },
   attempt: number,
 ): PrinterUpdateJobInput {
   const rollback = rollout.mode === 'rollback';
@@ -90,6 +97,7 @@ export function hostJob(
     can: host.can,
     paths: host.paths,
     instances,
+    ...(rollout.firmware ? { firmware: rollout.firmware } : {}),
     policy: {
       onFailure: rollout.strategy.onFailure,
       ...(rollout.strategy.waitForIdleUntil ? { waitForIdleUntil: rollout.strategy.waitForIdleUntil } : {}),

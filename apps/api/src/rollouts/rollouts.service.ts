@@ -11,13 +11,18 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   countOf,
+  inMaintenanceWindow,
   JOB_NAMES,
   printerUpdateJobId,
   REDIS_KEYS,
   rolloutRequestSchema,
   type PrinterUpdateResult,
+  type PromoteRequest,
   type RolloutRequest,
 } from '@lockstep/contracts';
+import { versionsMatch } from '@lockstep/mcu';
+import { BuildsService, type BuildView } from '../builds/builds.service';
+import { McusRepository } from '../mcus/mcus.repository';
 import { AuditRepository, type Actor } from '../audit/audit.repository';
 import { Database, type Db } from '../db/database';
 import { EventsService, type EventType } from '../events/events.service';
@@ -63,6 +68,8 @@ export interface RolloutView {
   createdBy: string;
   createdAt: string;
   counts: Record<string, number>;
+  /** Hosts wait for the maintenance window to open. */
+  waitingForWindow: boolean;
   hosts: {
     hostId: string;
     batch: number;
@@ -78,6 +85,7 @@ export interface RolloutView {
 function view(row: RolloutRow, hosts: HostRow[]): RolloutView {
   const counts: Record<string, number> = {};
   for (const h of hosts) counts[h.state] = (counts[h.state] ?? 0) + 1;
+  const strategy = row.strategy as RolloutRequest['strategy'];
   return {
     id: row.id,
     mode: row.mode,
@@ -92,6 +100,11 @@ function view(row: RolloutRow, hosts: HostRow[]): RolloutView {
     createdBy: row.createdBy,
     createdAt: row.createdAt.toISOString(),
     counts,
+    waitingForWindow:
+      row.state === 'running' &&
+      strategy.window !== undefined &&
+      !inMaintenanceWindow(strategy.window, new Date()) &&
+      hosts.some((h) => h.state === 'pending'),
     hosts: hosts.map((h) => ({
       hostId: h.hostId,
       batch: h.batch,
@@ -142,23 +155,49 @@ export class RolloutsService {
     @Inject(Metrics) private readonly metrics: Metrics,
     @Inject(EventsService) private readonly events: EventsService,
     @Inject(HostKeysService) private readonly hostKeys: HostKeysService,
+    @Inject(BuildsService) private readonly builds: BuildsService,
+    @Inject(McusRepository) private readonly mcus: McusRepository,
   ) {}
 
-  private async resolve(ref: string): Promise<ResolvedRef> {
+  /** A ref resolved once in the origin's mirror; an unknown one is a 400 naming the request's field. */
+  async resolve(ref: string, field = 'to'): Promise<ResolvedRef> {
     if (!this.origin)
       throw new BadRequestException(
-        'to: the API has no Klipper origin to resolve refs from (LOCKSTEP_KLIPPER_ORIGIN)',
+        `${field}: the API has no Klipper origin to resolve refs from (LOCKSTEP_KLIPPER_ORIGIN)`,
       );
     try {
       return await this.origin.resolve(ref);
     } catch (error) {
-      if (error instanceof UnknownRefError) throw new BadRequestException(`to: ${error.message}`);
+      if (error instanceof UnknownRefError) throw new BadRequestException(`${field}: ${error.message}`);
       throw error;
     }
   }
 
   async create(request: RolloutRequest, actor: Actor) {
-    const target = await this.resolve(request.to);
+    return this.start(await this.resolve(request.to), request, actor, null);
+  }
+
+  /**
+   * A rollout that flashes exactly the artifacts of a finished build (each checked by SHA-256 on
+   * the way to the printer): its target is the build's commit, and every selected MCU's profile
+   * must be among the build's.
+   */
+  async promote(buildId: string, request: PromoteRequest, actor: Actor) {
+    const build = await this.builds.get(buildId);
+    if (build.state !== 'succeeded')
+      throw new ConflictException(
+        `build ${buildId} is ${build.state}: only a build whose every profile was built can be promoted`,
+      );
+    const target = { ref: build.ref, commit: build.commit, version: build.version };
+    return this.start(target, { ...request, to: build.ref }, actor, build);
+  }
+
+  /**
+   * Plans a rollout to a resolved target and, unless it is a dry run, stores and starts it: with a
+   * build host, the fleet's firmware is built there first (the rollout is `building` until then);
+   * from a promoted build, its artifacts are flashed; with neither, each printer builds its own.
+   */
+  private async start(target: ResolvedRef, request: RolloutRequest, actor: Actor, build: BuildView | null) {
     const all = await this.inventory.list();
     const selected = planned(() => selectHosts(all, request.selection));
     if (!request.strategy.allowDowngrade) await this.refuseDowngrade(selected.hosts, target);
@@ -170,9 +209,31 @@ export class RolloutsService {
     const batches = batchesOf(hosts.length, request.strategy);
     const id = `r-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     const dryRuns = planned(() => hosts.map((h) => hostDryRun(h, instances.get(h.id) ?? [], target)));
+    const buildHost = build ? null : await this.builds.buildHost();
+    const profiles = await this.builds.profilesOf(hosts.map((h) => h.id));
+    if (build) {
+      const missing = profiles.filter(
+        (p) =>
+          !build.profiles.some(
+            (b) => b.kconfigSha256 === p.kconfigSha256 && b.commit === build.commit && b.outcome === 'built',
+          ),
+      );
+      if (missing.length > 0)
+        throw new ConflictException(
+          `selection: build ${build.id} has no firmware for ${missing
+            .map((p) => `${p.mcus.join(', ')} (profile ${p.kconfigSha256.slice(0, 12)})`)
+            .join('; ')}: build the fleet's profiles again (POST /builds) and promote that build`,
+        );
+    }
+    const firmware = build
+      ? { source: 'build', build: build.id }
+      : buildHost
+        ? { source: 'build-host', buildHost: buildHost.id }
+        : { source: 'each-printer' };
     const plan = {
       id,
       target,
+      firmware,
       hosts: hosts.map((h, i) => ({
         hostId: h.id,
         batch: batches[i]!,
@@ -181,7 +242,10 @@ export class RolloutsService {
       })),
       alreadyCurrent: current.map((h) => h.id),
       siblings: selected.siblings,
-      builds: [...new Set(dryRuns.flatMap((d) => d.builds))],
+      /** Each distinct Kconfig to build at the target (once on the build host, else on every printer that flashes it). */
+      builds: profiles
+        .filter((p) => dryRuns.some((d) => d.builds.includes(p.kconfigSha256)))
+        .map((p) => ({ kconfigSha256: p.kconfigSha256, mcus: p.mcus })),
     };
     if (request.dryRun) return { dryRun: true, plan };
     if (hosts.length === 0)
@@ -191,13 +255,31 @@ export class RolloutsService {
       for (const h of hosts)
         hostJob(h, instances.get(h.id) ?? [], { id, target, strategy: request.strategy }, 1);
     });
-    await this.database.db.transaction(async (tx) => {
+    const currentBuilds = buildHost ? await this.currentBuilds(hosts, target) : [];
+    let started: string | null = null;
+    let madeBuild: string | null = null;
+    await this.database.db.transaction(async (raw) => {
+      const tx = raw as unknown as Db;
+      if (buildHost) {
+        const created = await this.builds.create(tx, {
+          buildHost,
+          target,
+          profiles,
+          current: currentBuilds,
+          rolloutId: id,
+          createdBy: `${actor.id} (${actor.name})`,
+        });
+        madeBuild = created.id;
+        if (created.state === 'running') started = created.id;
+      }
+      if (build) await this.builds.promotedTo(build.id, id, tx);
       await tx.insert(rollouts).values({
         id,
         ref: target.ref,
         commit: target.commit,
         version: target.version,
-        state: 'running',
+        state: started ? 'building' : 'running',
+        buildId: build?.id ?? madeBuild,
         strategy: request.strategy,
         selection: request.selection,
         createdBy: `${actor.id} (${actor.name})`,
@@ -221,17 +303,20 @@ export class RolloutsService {
             commit: target.commit,
             version: target.version,
             hosts: hosts.map((h) => h.id),
+            firmware,
           },
         },
-        tx as unknown as Db,
+        tx,
       );
     });
-    await this.audit.record(actor, 'rollout.create', id, {
+    await this.audit.record(actor, build ? 'build.promote' : 'rollout.create', id, {
       ref: target.ref,
       commit: target.commit,
       hosts: hosts.map((h) => h.id),
+      ...(build ? { build: build.id } : {}),
     });
-    await this.advance(id);
+    if (started) await this.builds.enqueue(started);
+    else await this.advance(id);
     return { dryRun: false, plan, rollout: await this.get(id) };
   }
 
@@ -284,6 +369,24 @@ export class RolloutsService {
     return this.get(id);
   }
 
+  /**
+   * The profiles of the hosts' current versions at their commits, built with the target so a
+   * rollback finds them on the printer; versions the origin does not know are left out.
+   */
+  private async currentBuilds(hosts: HostView[], target: ResolvedRef) {
+    const byCommit = new Map<string, string[]>();
+    for (const host of hosts) {
+      const version = host.printers[0]?.version;
+      if (!version || versionsMatch(version, target.version)) continue;
+      const commit = await this.origin!.commitOf(version);
+      if (commit && commit !== target.commit)
+        byCommit.set(commit, [...(byCommit.get(commit) ?? []), host.id]);
+    }
+    return Promise.all(
+      [...byCommit].map(async ([commit, ids]) => ({ commit, profiles: await this.builds.profilesOf(ids) })),
+    );
+  }
+
   /** A rollout never moves a printer back in history unless it says so (strategy.allowDowngrade). */
   private async refuseDowngrade(hosts: HostView[], target: ResolvedRef): Promise<void> {
     const newer: string[] = [];
@@ -331,6 +434,13 @@ export class RolloutsService {
       .where(eq(rolloutHosts.rolloutId, id))
       .orderBy(asc(rolloutHosts.position));
     return view(row, hosts);
+  }
+
+  /** Moves on every running rollout that has a maintenance window (it may have opened). */
+  async advanceWindowed(): Promise<void> {
+    const running = await this.database.db.select().from(rollouts).where(eq(rollouts.state, 'running'));
+    for (const rollout of running)
+      if ((rollout.strategy as RolloutRequest['strategy']).window) await this.advance(rollout.id);
   }
 
   async list(): Promise<RolloutView[]> {
@@ -402,8 +512,10 @@ export class RolloutsService {
       }
       const batch = Math.min(...open.map((h) => h.batch));
       const inFlight = hosts.filter((h) => h.state === 'queued').length;
+      // Outside its window a rollout starts no host; the ones running go on.
+      const startable = !strategy.window || inMaintenanceWindow(strategy.window, new Date());
       const next = open
-        .filter((h) => h.batch === batch && h.state === 'pending')
+        .filter((h) => startable && h.batch === batch && h.state === 'pending')
         .slice(0, Math.max(0, strategy.concurrency - inFlight));
       for (const h of next) {
         const attempt = h.attempt + 1;
@@ -434,6 +546,15 @@ export class RolloutsService {
         continue;
       }
       const target = { ref: rollout.ref, commit: rollout.commit, version: rollout.version };
+      const firmware = rollout.buildId
+        ? {
+            source: 'artifacts' as const,
+            builds: await this.builds.prebuiltFor(
+              rollout.buildId,
+              new Set(host.printers.flatMap((p) => p.mcus.map((m) => m.kconfigSha256))),
+            ),
+          }
+        : undefined;
       const data = hostJob(
         host,
         instances.get(h.hostId) ?? [],
@@ -442,6 +563,7 @@ export class RolloutsService {
           mode: rollout.mode,
           target,
           strategy: rollout.strategy as RolloutRequest['strategy'],
+          ...(firmware ? { firmware } : {}),
         },
         h.attempt,
       );
@@ -458,6 +580,7 @@ export class RolloutsService {
   async jobCompleted(jobId: string, result: PrinterUpdateResult): Promise<void> {
     const rolloutId = await this.finish(jobId, result.outcome, result);
     if (!rolloutId) return;
+    for (const { step, ms } of result.timings.steps) this.metrics.steps.observe({ step }, ms / 1000);
     if (result.needsAttention) {
       await this.events.publish({
         type: 'printer.needs_attention',
@@ -483,7 +606,61 @@ export class RolloutsService {
         version: m.versionAfter ?? m.versionBefore,
       })),
     );
+    await this.mcus.recordHistory(
+      rolloutId,
+      result.outcome,
+      result.mcus.map((m) => ({
+        printerId: m.instance,
+        mcu: m.name.slice(m.name.lastIndexOf(':') + 1),
+        fromVersion: m.versionBefore,
+        toVersion: m.versionAfter,
+      })),
+    );
     await this.advance(rolloutId);
+  }
+
+  /**
+   * The fleet's firmware build of a `building` rollout ended: built, the rollout runs and queues
+   * its first hosts; failed, the rollout fails with the build's reason and no printer is touched.
+   */
+  async buildFinished(build: BuildView): Promise<void> {
+    if (!build.rolloutId) return;
+    const id = build.rolloutId;
+    let run = false;
+    await this.database.db.transaction(async (raw) => {
+      const tx = raw as unknown as Db;
+      await tx.execute(sql`select id from rollouts where id = ${id} for update`);
+      const [rollout] = await tx.select().from(rollouts).where(eq(rollouts.id, id));
+      if (!rollout || rollout.state !== 'building' || rollout.buildId !== build.id) return;
+      if (build.state === 'succeeded') {
+        await tx.update(rollouts).set({ state: 'running', updatedAt: new Date() }).where(eq(rollouts.id, id));
+        await this.events.publish(
+          {
+            type: 'rollout.running',
+            rolloutId: id,
+            buildId: build.id,
+            data: { reason: 'the firmware is built' },
+          },
+          tx,
+        );
+        run = true;
+        return;
+      }
+      const reason = `the firmware build ${build.id} on ${build.buildHostId} failed, no printer was touched: ${build.reason ?? 'no result'}`;
+      await tx
+        .update(rollouts)
+        .set({ state: 'failed', reason, updatedAt: new Date() })
+        .where(eq(rollouts.id, id));
+      await tx
+        .update(rolloutHosts)
+        .set({ state: 'cancelled' })
+        .where(and(eq(rolloutHosts.rolloutId, id), eq(rolloutHosts.state, 'pending')));
+      await this.events.publish(
+        { type: 'rollout.failed', rolloutId: id, buildId: build.id, data: { reason } },
+        tx,
+      );
+    });
+    if (run) await this.advance(id);
   }
 
   async jobFailed(jobId: string, reason: string): Promise<void> {
@@ -530,7 +707,13 @@ export class RolloutsService {
 
   /** Cancels: no host is queued any more, and the running jobs stop between boards. */
   async cancel(id: string, actor: Actor): Promise<RolloutView> {
-    await this.transition(id, ['running', 'paused'], 'cancelled', actor, 'cancelled by an operator');
+    await this.transition(
+      id,
+      ['building', 'running', 'paused'],
+      'cancelled',
+      actor,
+      'cancelled by an operator',
+    );
     await this.database.db
       .update(rolloutHosts)
       .set({ state: 'cancelled' })
@@ -585,8 +768,13 @@ export class RolloutsService {
     const open = await this.database.db
       .select()
       .from(rollouts)
-      .where(inArray(rollouts.state, ['running', 'paused', 'cancelled']));
+      .where(inArray(rollouts.state, ['building', 'running', 'paused', 'cancelled']));
     for (const rollout of open) {
+      if (rollout.state === 'building') {
+        const build = rollout.buildId ? await this.builds.get(rollout.buildId) : null;
+        if (build && build.state !== 'running') await this.buildFinished(build);
+        continue;
+      }
       const queued = await this.database.db
         .select()
         .from(rolloutHosts)

@@ -1,5 +1,6 @@
 import { Farm, HostShell, type FarmHost } from '@lockstep/farm';
 import { compareBoardKconfig, helperServiceArgv } from '@lockstep/mcu';
+import type { DiscoveredMcu } from '@lockstep/contracts';
 import type { DiscoveryView } from '../../apps/api/src/hosts/discovery.service';
 import type { HostView } from '../../apps/api/src/hosts/hosts.repository';
 import { shellCommand } from '../../apps/worker/src/host/shell-quote';
@@ -48,6 +49,26 @@ describe('discovery through the API: a real worker reads a simulated printer and
           ? { canbusUuid: mcu.canbusUuid, canInterface: mcu.canInterface }
           : {}),
         version: snapshot.mcus.find((m) => m.name === mcu.name)!.version,
+        chip: snapshot.mcus.find((m) => m.name === mcu.name)!.mcuType,
+        // A USB board's device is there; CAN nodes and the Linux MCU's pipe are not looked for.
+        present: mcu.serial?.startsWith('/dev/serial/by-id/') ? true : null,
+        notes: [expect.stringMatching(/^kconfig is the minimal Kconfig the firmware carries/)],
+      }))
+      .sort(byName);
+  }
+
+  /** The proposal's MCUs in the same terms, by name. */
+  function proposed(mcus: DiscoveredMcu[]) {
+    return mcus
+      .map(({ name, kind, serial, canbusUuid, canInterface, version, chip, present, notes }) => ({
+        name,
+        kind,
+        ...(serial !== undefined ? { serial } : {}),
+        ...(canbusUuid !== undefined ? { canbusUuid, canInterface } : {}),
+        version,
+        chip,
+        present,
+        notes,
       }))
       .sort(byName);
   }
@@ -106,17 +127,7 @@ describe('discovery through the API: a real worker reads a simulated printer and
       klipper: { active: true, state: 'ready' },
       problem: null,
     });
-    expect(
-      instance!.mcus
-        .map(({ name, kind, serial, canbusUuid, canInterface, version }) => ({
-          name,
-          kind,
-          ...(serial !== undefined ? { serial } : {}),
-          ...(canbusUuid !== undefined ? { canbusUuid, canInterface } : {}),
-          version,
-        }))
-        .sort(byName),
-    ).toEqual(await actualMcus());
+    expect(proposed(instance!.mcus)).toEqual(await actualMcus());
     for (const mcu of instance!.mcus) expect(mcu.reportedBy).toBe('moonraker');
     // Each board's Kconfig, as its firmware carries it, agrees with the farm's inventory of it.
     for (const inventory of hostInstances(host)[0]!.mcus) {
@@ -146,17 +157,7 @@ describe('discovery through the API: a real worker reads a simulated printer and
       expect(view.state).toBe('done');
       const [instance] = view.proposal!.instances;
       expect(instance!.klipper).toEqual({ active: false, state: null, message: null });
-      expect(
-        instance!.mcus
-          .map(({ name, kind, serial, canbusUuid, canInterface, version }) => ({
-            name,
-            kind,
-            ...(serial !== undefined ? { serial } : {}),
-            ...(canbusUuid !== undefined ? { canbusUuid, canInterface } : {}),
-            version,
-          }))
-          .sort(byName),
-      ).toEqual(await actualMcus());
+      expect(proposed(instance!.mcus)).toEqual(await actualMcus());
       for (const mcu of instance!.mcus)
         expect(mcu).toMatchObject({ reportedBy: 'identify', kconfig: expect.any(String) });
       expect(during.filter((e) => CHANGES.includes(e.event))).toEqual([]);

@@ -2,12 +2,7 @@ import { rmSync } from 'node:fs';
 import { Farm, type FarmHost } from '@lockstep/farm';
 import type { HostView, PrinterView } from '../../apps/api/src/hosts/hosts.repository';
 import type { RolloutView } from '../../apps/api/src/rollouts/rollouts.service';
-import {
-  hostInstances,
-  klipperOnlyStartedMatching,
-  REDIS_URL,
-  WorkerProcess,
-} from '../e2e/harness';
+import { hostInstances, klipperOnlyStartedMatching, REDIS_URL, WorkerProcess } from '../e2e/harness';
 import { call, startTestApi, type TestApi } from './api-harness';
 import { enrolment, ownedOrigin, settled } from './fleet-fixtures';
 

@@ -69,12 +69,22 @@ function freePort(): Promise<number> {
 /**
  * The API as it runs in production (`npm run api`), in its own process on a free port of
  * 127.0.0.1, on a fresh database of the given kind, with an admin token from its bootstrap command.
+ * With `sharing`, a second API process on that API's PostgreSQL database instead (its destroy
+ * leaves the database to the first).
  */
-export async function startTestApi(backend: Backend, env: Record<string, string> = {}): Promise<TestApi> {
+export async function startTestApi(
+  backend: Backend,
+  env: Record<string, string> = {},
+  options: { sharing?: TestApi } = {},
+): Promise<TestApi> {
+  if (options.sharing && (backend !== 'postgres' || !options.sharing.databaseUrl))
+    throw new Error('only API processes on PostgreSQL share a database (PGlite is one process)');
   const dataDir = mkdtempSync(join(tmpdir(), 'lockstep-api-'));
   const database = `lockstep_api_${process.pid}_${Date.now().toString(36)}`;
-  const databaseUrl = backend === 'postgres' ? POSTGRES.replace(/\/[^/]*$/, `/${database}`) : null;
-  if (databaseUrl) await postgresQuery(POSTGRES, `create database ${database}`);
+  const databaseUrl =
+    options.sharing?.databaseUrl ??
+    (backend === 'postgres' ? POSTGRES.replace(/\/[^/]*$/, `/${database}`) : null);
+  if (databaseUrl && !options.sharing) await postgresQuery(POSTGRES, `create database ${database}`);
   const port = await freePort();
   const processEnv = {
     PATH: process.env.PATH,
@@ -166,7 +176,8 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
     destroy: async () => {
       await stop();
       rmSync(dataDir, { recursive: true, force: true });
-      if (databaseUrl) await postgresQuery(POSTGRES, `drop database if exists ${database} with (force)`);
+      if (databaseUrl && !options.sharing)
+        await postgresQuery(POSTGRES, `drop database if exists ${database} with (force)`);
     },
   };
 }

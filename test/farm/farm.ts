@@ -36,6 +36,8 @@ import type { HostSnapshot } from './hostd/snapshot';
 export interface FarmOptions {
   printers: number;
   profile?: ProfileName;
+  /** Hosts of another profile than `profile`, by their number in the farm (1 for the first). */
+  hostProfiles?: Record<number, ProfileName>;
   /** Seconds one firmware build takes on a host (a Raspberry Pi 4 takes minutes for some boards). */
   buildSeconds?: number;
   /** Seconds one firmware transfer to a board takes. */
@@ -233,7 +235,12 @@ export class Farm {
     }
     if (process.getuid?.() !== 0) throw new Error('the printer farm needs root (network namespaces, mounts)');
     await ensureSystemPackages();
-    const realKlipper = buildProfile(options.profile ?? 'mixed', '').realKlipper === true;
+    const profiles = [options.profile ?? 'mixed', ...Object.values(options.hostProfiles ?? {})];
+    if (new Set(profiles.map((p) => buildProfile(p, '').realKlipper === true)).size > 1)
+      throw new Error(
+        'hostProfiles: real-linux hosts need a farm of their own (their upstream is real Klipper)',
+      );
+    const realKlipper = buildProfile(profiles[0]!, '').realKlipper === true;
     if (realKlipper) await ensureRealKlipperPackages();
     await sweepStaleFarms();
     const { index, dir } = await allocateFarm();
@@ -278,7 +285,8 @@ export class Farm {
       await Promise.all(
         Array.from({ length: Math.min(START_CONCURRENCY, printers) }, async () => {
           for (let next = pending.shift(); next !== undefined; next = pending.shift()) {
-            started.push(await startHost(record, network, next, profile, options));
+            const hostProfile = options.hostProfiles?.[next] ?? profile;
+            started.push(await startHost(record, network, next, hostProfile, options));
             record.hosts = [...started].sort((a, b) => a.index - b.index);
             saveRecord(record);
           }

@@ -9,6 +9,8 @@ import { EventsService } from './events.service';
 @Injectable()
 export class JobProgress {
   private readonly logger = new Logger('events');
+  /** Reports are stored one after the other, in the order the queue told them. */
+  private last: Promise<void> = Promise.resolve();
 
   constructor(
     @Inject(Database) private readonly database: Database,
@@ -19,7 +21,13 @@ export class JobProgress {
    * `report` is what the worker passed to `job.updateProgress`; `queueEventId` the queue event's
    * own id, the same for every API process that hears it, so the report is recorded once.
    */
-  async record(jobId: string, report: unknown, queueEventId: string): Promise<void> {
+  record(jobId: string, report: unknown, queueEventId: string): Promise<void> {
+    const recorded = this.last.then(() => this.store(jobId, report, queueEventId));
+    this.last = recorded.catch(() => undefined);
+    return recorded;
+  }
+
+  private async store(jobId: string, report: unknown, queueEventId: string): Promise<void> {
     const parsed = printerUpdateProgressSchema.safeParse(report);
     if (!parsed.success) {
       this.logger.warn(

@@ -2,13 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { parsePrinterUpdateJob, QUEUES, REDIS_KEYS } from '@lockstep/contracts';
 import { voronInventory } from '@lockstep/mcu/src/domain/fixtures/inventory';
 import type { RolloutView } from '../../apps/api/src/rollouts/rollouts.service';
 import { REDIS_URL } from '../e2e/harness';
-import { BACKENDS, call, startTestApi, type TestApi } from './api-harness';
+import { BACKENDS, call, postgresQuery, startTestApi, type TestApi } from './api-harness';
 
 const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
 
@@ -197,6 +197,54 @@ describe.each(BACKENDS)('rollout control through the API on %s (no worker takes 
     expect(rollout.hosts.map((h) => h.state)).toEqual(['queued', 'pending', 'pending']);
     expect(rollout.waitingForWindow).toBe(false);
     expect(await queue.getJob(rollout.hosts[0]!.jobId!)).toBeDefined();
+    await call(api, 'POST', `/rollouts/${id}/cancel`, { token: api.admin });
+  });
+
+  it('fails a host blocked after its rollout began instead of leaving it queued, and goes on', async () => {
+    // Blocking a host takes a job meeting another host key; here the database is told directly.
+    if (!api.databaseUrl) return;
+    const created = await call<{ rollout: RolloutView }>(api, 'POST', '/rollouts', {
+      token: api.admin,
+      body: { to: 'v0.13.0', selection: { groups: ['hall-a'] }, strategy: { canary: 1, concurrency: 1 } },
+    });
+    const id = created.body.rollout.id;
+    await postgresQuery(
+      api.databaseUrl,
+      "update hosts set blocked_reason = 'its host key changed' where id = 'pi-2'",
+    );
+    // The canary's job fails (a worker that fails it), which pauses the rollout (budget 0).
+    const failing = new Worker(
+      QUEUES.printerUpdate,
+      async (job) => {
+        if (job.id !== created.body.rollout.hosts[0]!.jobId) throw new Error('not this test');
+        throw new Error('the canary failed');
+      },
+      { connection: redis.duplicate({ maxRetriesPerRequest: null }), prefix },
+    );
+    const waitFor = async (state: string): Promise<RolloutView> => {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const { body } = await call<RolloutView>(api, 'GET', `/rollouts/${id}`, { token: api.admin });
+        if (body.state === state || Date.now() > deadline) return body;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    };
+    try {
+      expect((await waitFor('paused')).hosts.map((h) => h.state)).toEqual(['failed', 'pending', 'pending']);
+    } finally {
+      await failing.close();
+    }
+    const resumed = await call<RolloutView>(api, 'POST', `/rollouts/${id}/resume`, { token: api.admin });
+    expect(resumed.status).toBe(200);
+    const after = await waitFor('paused');
+    expect(after.hosts.map((h) => [h.hostId, h.state])).toEqual([
+      ['pi-1', 'failed'],
+      ['pi-2', 'failed'],
+      ['pi-3', 'pending'],
+    ]);
+    expect(after.hosts[1]!.result).toEqual({ reason: 'host pi-2 is blocked: its host key changed' });
+    expect(after.reason).toMatch(/^2 of 3 hosts failed \(1 accepted on resume\)/);
+    await postgresQuery(api.databaseUrl, "update hosts set blocked_reason = null where id = 'pi-2'");
     await call(api, 'POST', `/rollouts/${id}/cancel`, { token: api.admin });
   });
 

@@ -1,7 +1,13 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { QueueEvents, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { firmwareBuildResultSchema, QUEUES, type FirmwareBuildResult } from '@lockstep/contracts';
+import {
+  firmwareBuildResultSchema,
+  QUEUES,
+  type FirmwareBuildJobInput,
+  type FirmwareBuildResult,
+} from '@lockstep/contracts';
+import { HostKeysService } from '../hosts/host-keys.service';
 import type { ApiConfig } from '../config';
 import { RolloutsService } from '../rollouts/rollouts.service';
 import { API_CONFIG, BUILD_QUEUE, REDIS } from '../tokens';
@@ -22,6 +28,7 @@ export class BuildEvents implements OnApplicationBootstrap, OnApplicationShutdow
     @Inject(BUILD_QUEUE) private readonly queue: Queue,
     @Inject(BuildsService) private readonly builds: BuildsService,
     @Inject(RolloutsService) private readonly rollouts: RolloutsService,
+    @Inject(HostKeysService) private readonly hostKeys: HostKeysService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -48,7 +55,16 @@ export class BuildEvents implements OnApplicationBootstrap, OnApplicationShutdow
     end: { result: FirmwareBuildResult } | { reason: string },
   ): Promise<void> {
     const build = await this.builds.finished(jobId, end);
+    if (build && 'reason' in end) await this.blockOnKeyMismatch(build.buildHostId, jobId, end.reason);
     if (build) await this.rollouts.buildFinished(build);
+  }
+
+  /** A build that failed because the build host offered another key than the pinned one blocks it. */
+  private async blockOnKeyMismatch(hostId: string, jobId: string, reason: string): Promise<void> {
+    const job = await this.queue.getJob(jobId);
+    if (!job) return;
+    const { host } = job.data as FirmwareBuildJobInput;
+    await this.hostKeys.jobFailed(hostId, { ...host, port: host.port ?? 22 }, reason, jobId);
   }
 
   private async reconcile(): Promise<void> {

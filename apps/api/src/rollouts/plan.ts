@@ -82,7 +82,7 @@ export function hostJob(
   if (host.blockedReason) throw new PlanError([`host ${host.id} is blocked: ${host.blockedReason}`]);
   if (!host.hostKey)
     throw new PlanError([
-      `host ${host.id} has no pinned host key: enrol it with its key (hostKey) before a rollout`,
+      `host ${host.id} has no pinned host key yet: wait for the key its first connection reads, or pin one (POST /hosts/${host.id}/host-key)`,
     ]);
   const job: PrinterUpdateJobInput = {
     printerId: host.id,

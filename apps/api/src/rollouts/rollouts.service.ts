@@ -16,6 +16,7 @@ import {
   printerUpdateJobId,
   REDIS_KEYS,
   rolloutRequestSchema,
+  type PrinterUpdateJobInput,
   type PrinterUpdateResult,
   type PromoteRequest,
   type RolloutRequest,
@@ -539,10 +540,13 @@ export class RolloutsService {
     hosts: { hostId: string; jobId: string; attempt: number }[],
   ): Promise<void> {
     const instances = await this.inventory.jobInstances(hosts.map((h) => h.hostId));
+    /** Hosts that can no longer get a job (removed, blocked since the rollout began): failed here. */
+    let refused = 0;
     for (const h of hosts) {
       const host = await this.inventory.find(h.hostId);
       if (!host) {
         await this.finish(h.jobId, 'failed', { reason: `host ${h.hostId} was removed from the inventory` });
+        refused += 1;
         continue;
       }
       const target = { ref: rollout.ref, commit: rollout.commit, version: rollout.version };
@@ -555,18 +559,26 @@ export class RolloutsService {
             ),
           }
         : undefined;
-      const data = hostJob(
-        host,
-        instances.get(h.hostId) ?? [],
-        {
-          id: rollout.id,
-          mode: rollout.mode,
-          target,
-          strategy: rollout.strategy as RolloutRequest['strategy'],
-          ...(firmware ? { firmware } : {}),
-        },
-        h.attempt,
-      );
+      let data: PrinterUpdateJobInput;
+      try {
+        data = hostJob(
+          host,
+          instances.get(h.hostId) ?? [],
+          {
+            id: rollout.id,
+            mode: rollout.mode,
+            target,
+            strategy: rollout.strategy as RolloutRequest['strategy'],
+            ...(firmware ? { firmware } : {}),
+          },
+          h.attempt,
+        );
+      } catch (error) {
+        if (!(error instanceof PlanError)) throw error;
+        await this.finish(h.jobId, 'failed', { reason: error.message });
+        refused += 1;
+        continue;
+      }
       await this.queue.add(JOB_NAMES.printerUpdate, data, {
         jobId: h.jobId,
         attempts: 1,
@@ -574,6 +586,8 @@ export class RolloutsService {
         removeOnFail: false,
       });
     }
+    // The failed hosts count against the budget, and the next hosts may start.
+    if (refused > 0) await this.advance(rollout.id);
   }
 
   /** A host's job ended: its state, the versions it read on the printers, then the rollout moves on. */

@@ -442,13 +442,11 @@ describe.each(BACKENDS)('events and webhooks through the API on %s', (backend) =
   (backend === 'postgres' ? it : it.skip)(
     'with a second API process on the same database: its events reach this one, a report both hear is recorded once, a webhook told once',
     async () => {
-      // Its own (empty) database is made and dropped with it; it serves this API's.
-      const other = await startTestApi(backend, {
-        REDIS_URL,
-        LOCKSTEP_QUEUE_PREFIX: prefix,
-        LOCKSTEP_KLIPPER_ORIGIN: origin,
-        DATABASE_URL: api.databaseUrl!,
-      });
+      const other = await startTestApi(
+        backend,
+        { REDIS_URL, LOCKSTEP_QUEUE_PREFIX: prefix, LOCKSTEP_KLIPPER_ORIGIN: origin },
+        { sharing: api },
+      );
       try {
         const path = '/services/T0/B0/SECRET-failing-shared';
         const hook = await call<{ id: string }>(api, 'POST', '/webhooks', {

@@ -1,7 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QUEUES, type PrinterUpdateJobInput } from '@lockstep/contracts';
@@ -11,13 +9,13 @@ import type { RolloutView } from '../../apps/api/src/rollouts/rollouts.service';
 import {
   boardFlashes,
   hostInstances,
-  hostKeyLine,
   hostSpec,
   klipperOnlyStartedMatching,
   REDIS_URL,
   WorkerProcess,
 } from '../e2e/harness';
 import { call, startTestApi, type Backend, type TestApi } from './api-harness';
+import { enrolment, ownedOrigin } from './fleet-fixtures';
 
 /**
  * One farm for the whole file: printer-01 is a KIAUH host of three Klipper instances (the
@@ -40,26 +38,8 @@ interface Plan {
  */
 const idOf = (host: FarmHost): string => `${hostSpec(host).farmId}-${host.name}`;
 
-/** A simulated host as an operator enrols it: its address, pinned key, CAN transport and instances. */
-function enrolment(host: FarmHost) {
-  const spec = hostSpec(host);
-  return {
-    id: idOf(host),
-    address: host.address,
-    user: host.sshUser,
-    hostKey: hostKeyLine(host),
-    groups: [GROUP],
-    can: spec.canInterface
-      ? {
-          [spec.canInterface.name]: {
-            type: 'unix',
-            socket: `/run/lockstep-sim/${spec.canInterface.name}.sock`,
-          },
-        }
-      : {},
-    instances: hostInstances(host),
-  };
-}
+/** A simulated host as an operator enrols it, under its farm-unique id. */
+const enrolled = (host: FarmHost) => ({ ...enrolment(host, [GROUP]), id: idOf(host) });
 
 const inMinutes = (minutes: number): string => new Date(Date.now() + minutes * 60_000).toISOString();
 const at = (entry: AuditEntry): number => Date.parse(entry.time);
@@ -175,8 +155,8 @@ describe('fleet rollouts through the API: six printers on four hosts, one of the
 
   const enrolFleet = async (api: TestApi): Promise<void> => {
     for (const host of farm.hosts) {
-      const enrolled = await call(api, 'POST', '/hosts', { token: api.admin, body: enrolment(host) });
-      expect(enrolled.status).toBe(201);
+      const answer = await call(api, 'POST', '/hosts', { token: api.admin, body: enrolled(host) });
+      expect(answer.status).toBe(201);
     }
   };
 
@@ -296,17 +276,7 @@ describe('fleet rollouts through the API: six printers on four hosts, one of the
     farm = await Farm.up({ printers: 4, profile: 'mixed', hostProfiles: { 1: 'multi' } });
     worker = WorkerProcess.start({ prefix: PREFIX, keyFile: farm.hosts[0]!.privateKeyPath });
     workers.push(worker);
-    // The fleet's Klipper origin as the API's user owns it (the farm's belongs to the printers' user).
-    originDir = mkdtempSync(join(tmpdir(), 'lockstep-origin-'));
-    const owner = statSync(farm.record.upstream);
-    chownSync(originDir, owner.uid, owner.gid);
-    origin = join(originDir, 'klipper.git');
-    execFileSync('git', ['clone', '-q', '--bare', farm.record.upstream, origin], {
-      uid: owner.uid,
-      gid: owner.gid,
-      env: { PATH: process.env.PATH, HOME: originDir },
-    });
-    execFileSync('chown', ['-R', `${process.getuid!()}:${process.getgid!()}`, originDir]);
+    ({ dir: originDir, git: origin } = ownedOrigin(farm));
     master = execFileSync('git', ['--git-dir', origin, 'rev-parse', 'master']).toString().trim();
     await worker.waitForLog(/worker started/);
   }, 180_000);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   BadRequestException,
   ConflictException,
@@ -6,6 +5,7 @@ import {
   Injectable,
   NotFoundException,
 } from '@nestjs/common';
+import { newId } from '../common/ids';
 import { and, asc, desc, eq, inArray, isNull, isNotNull } from 'drizzle-orm';
 import type { Queue } from 'bullmq';
 import {
@@ -203,7 +203,7 @@ export class BuildsService {
   ): Promise<BuildRow> {
     if (build.profiles.length === 0)
       throw new ConflictException('the selection has no MCU with a profile to build');
-    const id = `b-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    const id = newId('b');
     const before = await this.builtBefore(db);
     const requests: BuildRequest[] = [
       { commit: build.target.commit, profiles: build.profiles },

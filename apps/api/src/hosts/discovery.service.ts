@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { newId } from '../common/ids';
 import type { Queue } from 'bullmq';
 import {
   discoveryJobId,
@@ -78,10 +78,6 @@ function section(mcu: DiscoveredMcu): string {
   return mcu.name === 'mcu' ? 'mcu' : `mcu ${mcu.name}`;
 }
 
-function newRequestId(): string {
-  return `d${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-}
-
 /**
  * Discovery: a worker reads a host's printers (printer.cfg, serial devices, what each MCU
  * reports) without changing them, and proposes its MCU inventory. The proposal is kept in the
@@ -107,7 +103,7 @@ export class DiscoveryService {
     const host = await this.hosts.find(hostId);
     if (!host) throw new NotFoundException(`no host ${hostId}`);
     const hostKey = reachableKey(host);
-    const jobId = discoveryJobId(host.id, newRequestId());
+    const jobId = discoveryJobId(host.id, newId('d'));
     const job: DiscoveryJobInput = {
       hostId: host.id,
       requestId: jobId.slice(jobId.lastIndexOf('.') + 1),

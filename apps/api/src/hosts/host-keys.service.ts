@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { ConflictException, Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { newId } from '../common/ids';
 import type { Queue } from 'bullmq';
 import {
   HOST_KEY_TYPES,
@@ -31,10 +31,6 @@ export interface PinnedTarget {
   port: number;
   user: string;
   hostKey: string;
-}
-
-function newRequestId(): string {
-  return `k${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 }
 
 /**
@@ -110,7 +106,7 @@ export class HostKeysService {
         : purpose === 'inspect'
           ? [pinnedType]
           : [pinnedType, ...HOST_KEY_TYPES.filter((t) => t !== pinnedType)];
-    const jobId = hostKeyJobId(host.id, newRequestId());
+    const jobId = hostKeyJobId(host.id, newId('k'));
     const job: HostKeyJobInput = {
       hostId: host.id,
       requestId: jobId.slice(jobId.lastIndexOf('.') + 1),

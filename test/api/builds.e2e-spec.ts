@@ -94,18 +94,16 @@ describe('firmware built once on the build host for a rollout, and CI builds pro
   });
 
   it('plans, then builds each distinct profile once on the build host, and every printer flashes those artifacts', async () => {
-    const dry = await call<{ plan: { firmware: unknown; builds: { mcus: string[] }[]; hosts: unknown[] } }>(
-      api,
-      'POST',
-      '/rollouts',
-      { token: api.admin, body: { to: 'v0.13.0', dryRun: true } },
-    );
+    const dry = await call<{
+      plan: { firmware: unknown; builds: { mcus: string[]; reused: boolean }[]; hosts: unknown[] };
+    }>(api, 'POST', '/rollouts', { token: api.admin, body: { to: 'v0.13.0', dryRun: true } });
     expect(dry.status).toBe(201);
     expect(dry.body.plan.firmware).toEqual({ source: 'build-host', buildHost: 'builder' });
     // The build host has no printer of its own and is not in the rollout.
     expect(dry.body.plan.hosts).toHaveLength(3);
     // The `mixed` boards: four profiles (the two CAN toolboards share one), whatever the printer count.
     expect(dry.body.plan.builds).toHaveLength(4);
+    expect(dry.body.plan.builds.every((b) => b.reused === false)).toBe(true);
     expect(dry.body.plan.builds.find((b) => b.mcus.some((m) => m.endsWith(':ebb36')))!.mcus).toHaveLength(6);
 
     const created = await call<{ rollout: RolloutView }>(api, 'POST', '/rollouts', {
@@ -259,6 +257,11 @@ describe('firmware built once on the build host for a rollout, and CI builds pro
 
   it('builds nothing again: a later rollout to a version built before flashes the stored artifacts at once', async () => {
     const makesBefore = makes(buildHost).length;
+    const dry = await call<{ plan: { builds: { reused: boolean }[] } }>(api, 'POST', '/rollouts', {
+      token: api.admin,
+      body: { to: 'master', dryRun: true },
+    });
+    expect(dry.body.plan.builds.map((b) => b.reused)).toEqual([true, true, true, true]);
     const created = await call<{ rollout: RolloutView }>(api, 'POST', '/rollouts', {
       token: api.admin,
       body: { to: 'master', selection: { groups: ['hall'] }, strategy: { canary: 0, concurrency: 2 } },
@@ -275,5 +278,39 @@ describe('firmware built once on the build host for a rollout, and CI builds pro
     const reusing = builds.find((b) => b.rolloutId === rollout.id)!;
     expect(reusing.state).toBe('succeeded');
     expect(reusing.profiles.every((p) => p.outcome === 'built' && p.reusedFrom !== undefined)).toBe(true);
+  });
+
+  it('refuses hostile values in every route that reaches a host, and no host sees a command', async () => {
+    const before = farm.hosts.map((h) => h.audit().length);
+    const printer = hostInstances(printers[0]!)[0]!.printerId;
+    const hostile = ['--upload-pack=touch /tmp/x', '../../etc/passwd', '$(reboot)', 'v0.13.0;reboot', '`id`'];
+    const requests: [string, string, unknown][] = [
+      ...hostile.map((ref): [string, string, unknown] => ['POST', '/builds', { ref }]),
+      ...hostile.map((to): [string, string, unknown] => ['POST', '/rollouts', { to }]),
+      ...hostile.map((version): [string, string, unknown] => [
+        'POST',
+        `/printers/${printer}/rollback`,
+        { version },
+      ]),
+      ['POST', '/rollouts', { to: 'v0.13.0', selection: { printers: ['$(id)'] } }],
+      ['POST', '/rollouts', { to: 'v0.13.0', strategy: { waitForIdleUntil: 'now; reboot' } }],
+      ['POST', '/builds/..%2F..%2Fx/promote', {}],
+      ['POST', '/hosts/%24(id)/discover', {}],
+      ['PUT', `/printers/${printer}/mcus/mcu/profile`, { kconfig: 'CONFIG_MACH_STM32=y\n$(reboot)\n' }],
+      [
+        'POST',
+        '/hosts',
+        { ...enrolment(printers[0]!, ['hall']), id: 'x;reboot', address: '-oProxyCommand=id' },
+      ],
+    ];
+    for (const [method, path, body] of requests) {
+      const answer = await call(api, method, path, { token: api.admin, body });
+      if (answer.status !== 400)
+        console.log(method, path, JSON.stringify(body), answer.status, JSON.stringify(answer.body));
+      expect(answer.status).toBe(400);
+    }
+    farm.hosts.forEach((host, i) =>
+      expect(since(host, before[i]!).filter((e) => e.event === 'command')).toEqual([]),
+    );
   });
 });

@@ -126,6 +126,24 @@ function view(row: BuildRow): BuildView {
   };
 }
 
+/**
+ * The artifacts of `builds` a host with these profiles flashes. Linux MCU programs run only on
+ * the machine they were built for: a host known to be another machine than the build host builds
+ * its own firmware (null), as a host with no build host does. An unknown machine is left to the
+ * worker, which compares it with the host's `uname -m` before anything stops.
+ */
+export function artifactsFor(
+  builds: readonly PrebuiltFirmware[],
+  kconfigHashes: ReadonlySet<string>,
+  hostMachine: string | null,
+): PrebuiltFirmware[] | null {
+  const own = builds.filter((b) => kconfigHashes.has(b.kconfigHash));
+  const foreign = own.some(
+    (b) => b.machine !== undefined && hostMachine !== null && b.machine !== hostMachine,
+  );
+  return foreign ? null : own;
+}
+
 /** A build's name for people: the MCU's name where it is a plain id, else its Kconfig hash's start. */
 function nameOf(profile: FleetProfile): string {
   const mcu = profile.mcus[0]!.slice(profile.mcus[0]!.indexOf(':') + 1);
@@ -275,6 +293,12 @@ export class BuildsService {
     return row!;
   }
 
+  /** The profiles an earlier build already built at `commit` (their artifacts are reused). */
+  async builtAt(commit: string): Promise<Set<string>> {
+    const before = await this.builtBefore(this.database.db);
+    return new Set([...before.values()].filter((r) => r.commit === commit).map((r) => r.kconfigHash));
+  }
+
   /**
    * Every (commit, Kconfig) an earlier build built, with its artifacts' record: the workers'
    * store keeps them, so no build makes them again.
@@ -422,11 +446,17 @@ export class BuildsService {
     await db.update(builds).set({ rolloutId }).where(eq(builds.id, id));
   }
 
-  /** The build's artifacts for the given profiles, as an update job names them (`firmware.builds`). */
-  async prebuiltFor(id: string, kconfigHashes: ReadonlySet<string>): Promise<PrebuiltFirmware[]> {
+  /**
+   * The build's artifacts for a host's profiles, as an update job names them (`firmware.builds`);
+   * null when the host must build its own (see `artifactsFor`).
+   */
+  async prebuiltFor(
+    id: string,
+    kconfigHashes: ReadonlySet<string>,
+    hostMachine: string | null,
+  ): Promise<PrebuiltFirmware[] | null> {
     const [row] = await this.database.db.select().from(builds).where(eq(builds.id, id));
     const result = row?.result as FirmwareBuildResult | null | undefined;
-    if (!result) return [];
-    return prebuiltFromBuildResult(result).filter((b) => kconfigHashes.has(b.kconfigHash));
+    return artifactsFor(result ? prebuiltFromBuildResult(result) : [], kconfigHashes, hostMachine);
   }
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   BadRequestException,
   ConflictException,
@@ -6,6 +5,7 @@ import {
   Injectable,
   NotFoundException,
 } from '@nestjs/common';
+import { newId } from '../common/ids';
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -208,10 +208,11 @@ export class RolloutsService {
     const hosts = selected.hosts.filter((h) => !current.includes(h));
     const instances = await this.inventory.jobInstances(hosts.map((h) => h.id));
     const batches = batchesOf(hosts.length, request.strategy);
-    const id = `r-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    const id = newId('r');
     const dryRuns = planned(() => hosts.map((h) => hostDryRun(h, instances.get(h.id) ?? [], target)));
     const buildHost = build ? null : await this.builds.buildHost();
     const profiles = await this.builds.profilesOf(hosts.map((h) => h.id));
+    const built = buildHost ? await this.builds.builtAt(target.commit) : new Set<string>();
     if (build) {
       const missing = profiles.filter(
         (p) =>
@@ -246,7 +247,11 @@ export class RolloutsService {
       /** Each distinct Kconfig to build at the target (once on the build host, else on every printer that flashes it). */
       builds: profiles
         .filter((p) => dryRuns.some((d) => d.builds.includes(p.kconfigSha256)))
-        .map((p) => ({ kconfigSha256: p.kconfigSha256, mcus: p.mcus })),
+        .map((p) => ({
+          kconfigSha256: p.kconfigSha256,
+          mcus: p.mcus,
+          ...(buildHost ? { reused: built.has(p.kconfigSha256) } : {}),
+        })),
     };
     if (request.dryRun) return { dryRun: true, plan };
     if (hosts.length === 0)
@@ -332,7 +337,7 @@ export class RolloutsService {
       to: 'rollback',
       strategy: { canary: 0, concurrency: 1 },
     }).strategy;
-    const id = `rb-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    const id = newId('rb');
     const target = { ref: version ?? 'previous', commit: '', version: version ?? '' };
     const instances = await this.inventory.jobInstances([host.id]);
     planned(() => hostJob(host, instances.get(host.id) ?? [], { id, mode: 'rollback', target, strategy }, 1));
@@ -550,15 +555,14 @@ export class RolloutsService {
         continue;
       }
       const target = { ref: rollout.ref, commit: rollout.commit, version: rollout.version };
-      const firmware = rollout.buildId
-        ? {
-            source: 'artifacts' as const,
-            builds: await this.builds.prebuiltFor(
-              rollout.buildId,
-              new Set(host.printers.flatMap((p) => p.mcus.map((m) => m.kconfigSha256))),
-            ),
-          }
-        : undefined;
+      const artifacts = rollout.buildId
+        ? await this.builds.prebuiltFor(
+            rollout.buildId,
+            new Set(host.printers.flatMap((p) => p.mcus.map((m) => m.kconfigSha256))),
+            host.machine,
+          )
+        : null;
+      const firmware = artifacts ? { source: 'artifacts' as const, builds: artifacts } : undefined;
       let data: PrinterUpdateJobInput;
       try {
         data = hostJob(

@@ -148,7 +148,7 @@ describe.each(BACKENDS)('rollout control through the API on %s (no worker takes 
     });
     expect(cancelled.body.state).toBe('cancelled');
     expect(cancelled.body.hosts.map((h) => h.state)).toEqual(['queued', 'cancelled', 'cancelled']);
-    expect(await redis.get(REDIS_KEYS.cancel(rollout.hosts[0]!.jobId!))).toBe('1');
+    expect(await redis.get(REDIS_KEYS.cancel(prefix, rollout.hosts[0]!.jobId!))).toBe('1');
     expect((await call(api, 'POST', `/rollouts/${rollout.id}/resume`, { token: api.admin })).status).toBe(
       409,
     );

@@ -103,7 +103,7 @@ describe('printer-update modes, the plan and cancellation', () => {
       if (Date.now() > deadline) throw new Error('the STM32 was never flashed');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    await ctx.queue.redis.set(REDIS_KEYS.cancel(jobId), '1', 'EX', 600);
+    await ctx.queue.redis.set(REDIS_KEYS.cancel(ctx.queue.prefix, jobId), '1', 'EX', 600);
     const result = (await job.waitUntilFinished(ctx.queue.events, 120_000)) as {
       outcome: string;
       klipperRunning: boolean;

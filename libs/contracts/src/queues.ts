@@ -44,11 +44,17 @@ export function webhookDeliveryJobId(eventId: number, webhookId: string): string
   return `webhook-delivery.${eventId}.${webhookId}`;
 }
 
+/**
+ * Keys a printer update keeps beside its queue, under the same prefix as the queues
+ * (`LOCKSTEP_QUEUE_PREFIX`, `lockstep` by default: `lockstep:lease:printer:<printerId>`,
+ * `lockstep:result:<jobId>`, `lockstep:cancel:<jobId>`). Deployments that share one Redis with
+ * different prefixes never share a lease, a result or a cancel request.
+ */
 export const REDIS_KEYS = {
   /** Lease that keeps one printer in one job at a time. */
-  printerLease: (printerId: string): string => `lockstep:lease:printer:${printerId}`,
+  printerLease: (prefix: string, printerId: string): string => `${prefix}:lease:printer:${printerId}`,
   /** A finished job's result, returned again by a stalled re-run of the same job. */
-  jobResult: (jobId: string): string => `lockstep:result:${jobId}`,
+  jobResult: (prefix: string, jobId: string): string => `${prefix}:result:${jobId}`,
   /** Set to ask the job to stop at the next safe point (between boards). */
-  cancel: (jobId: string): string => `lockstep:cancel:${jobId}`,
+  cancel: (prefix: string, jobId: string): string => `${prefix}:cancel:${jobId}`,
 } as const;

@@ -741,7 +741,8 @@ export class RolloutsService {
       .from(rolloutHosts)
       .where(and(eq(rolloutHosts.rolloutId, id), eq(rolloutHosts.state, 'queued')));
     for (const h of running)
-      if (h.jobId) await this.redis.set(REDIS_KEYS.cancel(h.jobId), '1', 'EX', 24 * 3600);
+      if (h.jobId)
+        await this.redis.set(REDIS_KEYS.cancel(this.queue.opts.prefix!, h.jobId), '1', 'EX', 24 * 3600);
     return this.get(id);
   }
 

@@ -45,7 +45,8 @@ function jobOf(token: string): string {
 }
 
 /**
- * One printer, one job: a Redis key owned by one processing of one job (a unique token),
+ * One printer, one job: a Redis key under the deployment's queue prefix, owned by one processing
+ * of one job (a unique token),
  * renewed while the job runs and gone with its TTL if the worker dies. The lease counts as lost
  * as soon as its last successful renewal is older than the TTL minus a margin, whatever Redis
  * answers later: by then the key may have expired for everyone else. The token also fences the
@@ -58,6 +59,7 @@ export class PrinterLease {
 
   private constructor(
     private readonly redis: Redis,
+    private readonly key: string,
     private readonly clock: Clock,
     readonly printerId: string,
     readonly token: string,
@@ -72,21 +74,23 @@ export class PrinterLease {
     return Math.max(500, Math.floor(this.ttlMs / 5));
   }
 
+  /** `prefix` is the deployment's LOCKSTEP_QUEUE_PREFIX: a lease under another prefix is another deployment's. */
   static async acquire(
     redis: Redis,
+    prefix: string,
     clock: Clock,
     printerId: string,
     jobId: string,
     options: LeaseOptions,
   ): Promise<PrinterLease> {
-    const key = REDIS_KEYS.printerLease(printerId);
+    const key = REDIS_KEYS.printerLease(prefix, printerId);
     const token = `${jobId}#${randomUUID()}`;
     const deadline = clock.now() + options.waitMs;
     let toldSameJob = false;
     for (;;) {
       const sentAt = clock.now();
       if ((await redis.set(key, token, 'PX', options.ttlMs, 'NX')) === 'OK') {
-        const lease = new PrinterLease(redis, clock, printerId, token, options.ttlMs, sentAt);
+        const lease = new PrinterLease(redis, key, clock, printerId, token, options.ttlMs, sentAt);
         lease.startRenewing();
         return lease;
       }
@@ -109,13 +113,7 @@ export class PrinterLease {
   async renew(): Promise<boolean> {
     const sentAt = this.clock.now();
     try {
-      const renewed = await this.redis.eval(
-        RENEW,
-        1,
-        REDIS_KEYS.printerLease(this.printerId),
-        this.token,
-        this.ttlMs,
-      );
+      const renewed = await this.redis.eval(RENEW, 1, this.key, this.token, this.ttlMs);
       if (renewed === 1 && !this.lost) this.renewedAt = Math.max(this.renewedAt, sentAt);
       else this.markLost();
     } catch {
@@ -143,7 +141,7 @@ export class PrinterLease {
   async release(): Promise<void> {
     clearInterval(this.timer);
     try {
-      await this.redis.eval(RELEASE, 1, REDIS_KEYS.printerLease(this.printerId), this.token);
+      await this.redis.eval(RELEASE, 1, this.key, this.token);
     } catch {
       // expires on its own
     }

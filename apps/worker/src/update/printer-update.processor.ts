@@ -57,19 +57,31 @@ export class PrinterUpdateProcessor {
     const log = this.log.child({ jobId, printerId: data.printerId, mode: data.mode });
     const finished = await this.storedResult(jobId);
     if (finished) return finished;
-    const lease = await PrinterLease.acquire(this.redis, this.clock, data.printerId, jobId, {
-      ttlMs: this.config.LOCKSTEP_LEASE_TTL_MS,
-      waitMs: this.config.LOCKSTEP_LEASE_WAIT_MS,
-      onSameJob: (holder) =>
-        log.warn({ holder }, 'an earlier run of this job still holds the printer; waiting for it'),
-    });
+    const lease = await PrinterLease.acquire(
+      this.redis,
+      this.config.LOCKSTEP_QUEUE_PREFIX,
+      this.clock,
+      data.printerId,
+      jobId,
+      {
+        ttlMs: this.config.LOCKSTEP_LEASE_TTL_MS,
+        waitMs: this.config.LOCKSTEP_LEASE_WAIT_MS,
+        onSameJob: (holder) =>
+          log.warn({ holder }, 'an earlier run of this job still holds the printer; waiting for it'),
+      },
+    );
     try {
       // A stalled job run again after its first run finished: that run's result stands.
       const earlier = await this.storedResult(jobId);
       if (earlier) return earlier;
       const result = await this.runConnected(job, data, lease, log, signal);
       if (result.outcome !== 'lease-lost') {
-        await this.redis.set(REDIS_KEYS.jobResult(jobId), JSON.stringify(result), 'EX', RESULT_TTL_SECONDS);
+        await this.redis.set(
+          REDIS_KEYS.jobResult(this.config.LOCKSTEP_QUEUE_PREFIX, jobId),
+          JSON.stringify(result),
+          'EX',
+          RESULT_TTL_SECONDS,
+        );
       }
       return result;
     } catch (error) {
@@ -103,7 +115,10 @@ export class PrinterUpdateProcessor {
       checkpoint: async (): Promise<void> => {
         lease.assertHeld();
         if (signal?.aborted && signal.reason === SHUTDOWN_REASON) throw new JobInterruptedError();
-        if (signal?.aborted || (await this.redis.exists(REDIS_KEYS.cancel(jobId))) === 1)
+        if (
+          signal?.aborted ||
+          (await this.redis.exists(REDIS_KEYS.cancel(this.config.LOCKSTEP_QUEUE_PREFIX, jobId))) === 1
+        )
           throw new JobCancelledError();
       },
     };
@@ -142,7 +157,7 @@ export class PrinterUpdateProcessor {
   }
 
   private async storedResult(jobId: string): Promise<PrinterUpdateResult | null> {
-    const text = await this.redis.get(REDIS_KEYS.jobResult(jobId));
+    const text = await this.redis.get(REDIS_KEYS.jobResult(this.config.LOCKSTEP_QUEUE_PREFIX, jobId));
     return text === null ? null : parsePrinterUpdateResult(JSON.parse(text));
   }
 }

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,46 +7,10 @@ import { Queue } from 'bullmq';
 import { createParser } from 'eventsource-parser';
 import { Redis } from 'ioredis';
 import { QUEUES } from '@lockstep/contracts';
-import { voronInventory } from '@lockstep/mcu/src/domain/fixtures/inventory';
 import type { RolloutView } from '../../apps/api/src/rollouts/rollouts.service';
 import { REDIS_URL } from '../e2e/harness';
 import { BACKENDS, call, postgresQuery, startTestApi, type TestApi } from './api-harness';
-
-const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
-
-/** A Klipper origin with the tag v0.13.0, so rollouts resolve without a network. */
-function klipperOrigin(dir: string): string {
-  const work = join(dir, 'work');
-  const env = {
-    ...process.env,
-    GIT_AUTHOR_NAME: 'k',
-    GIT_AUTHOR_EMAIL: 'k@x.invalid',
-    GIT_COMMITTER_NAME: 'k',
-    GIT_COMMITTER_EMAIL: 'k@x.invalid',
-  };
-  execFileSync('git', ['init', '-q', '-b', 'master', work]);
-  execFileSync('git', ['-C', work, 'commit', '-q', '--allow-empty', '-m', 'v0.13.0'], { env });
-  execFileSync('git', ['-C', work, 'tag', 'v0.13.0'], { env });
-  execFileSync('git', ['clone', '-q', '--bare', work, join(dir, 'klipper.git')]);
-  return join(dir, 'klipper.git');
-}
-
-const host = (n: number) => ({
-  id: `pi-${n}`,
-  address: `10.0.0.${n}`,
-  user: 'pi',
-  hostKey: HOST_KEY,
-  groups: ['hall-a'],
-  instances: [
-    {
-      printerId: `voron-${n}`,
-      service: 'klipper',
-      printerConfig: '~/printer_data/config/printer.cfg',
-      moonrakerPort: 7125,
-      mcus: voronInventory(),
-    },
-  ],
-});
+import { klipperOrigin, paperHost as host } from './paper-fleet';
 
 interface Message {
   id: string;
@@ -195,7 +158,7 @@ describe.each(BACKENDS)('events and webhooks through the API on %s', (backend) =
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'lockstep-events-'));
-    origin = klipperOrigin(dir);
+    origin = klipperOrigin(dir, ['v0.13.0']).path;
     api = await startTestApi(backend, {
       REDIS_URL,
       LOCKSTEP_QUEUE_PREFIX: prefix,

@@ -3,8 +3,8 @@ import { voronInventory } from '@lockstep/mcu/src/domain/fixtures/inventory';
 import { F446_USB_DFU, F446_USB_KATAPULT } from '@lockstep/mcu/src/domain/fixtures/kconfigs';
 import type { HostView, PrinterView } from '../../apps/api/src/hosts/hosts.repository';
 import { BACKENDS, call, postgresQuery, startTestApi, type TestApi } from './api-harness';
+import { HOST_KEY } from './paper-fleet';
 
-const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
 const inventory = (name: string) => voronInventory().find((m) => m.name === name)!;
 const mainboard = (serial: string) => ({
   ...inventory('mcu'),

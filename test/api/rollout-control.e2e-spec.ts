@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,51 +8,7 @@ import { voronInventory } from '@lockstep/mcu/src/domain/fixtures/inventory';
 import type { RolloutView } from '../../apps/api/src/rollouts/rollouts.service';
 import { REDIS_URL } from '../e2e/harness';
 import { BACKENDS, call, postgresQuery, startTestApi, type TestApi } from './api-harness';
-
-const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
-
-/** A Klipper origin with the tags v0.12.0 and v0.13.0, owned by the test's user. */
-function klipperOrigin(dir: string): { path: string; commits: Record<string, string> } {
-  const work = join(dir, 'work');
-  const git = (...args: string[]): string =>
-    execFileSync('git', ['-C', work, ...args], {
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: 'k',
-        GIT_AUTHOR_EMAIL: 'k@x.invalid',
-        GIT_COMMITTER_NAME: 'k',
-        GIT_COMMITTER_EMAIL: 'k@x.invalid',
-      },
-    })
-      .toString()
-      .trim();
-  execFileSync('git', ['init', '-q', '-b', 'master', work]);
-  const commits: Record<string, string> = {};
-  for (const tag of ['v0.12.0', 'v0.13.0']) {
-    git('commit', '-q', '--allow-empty', '-m', tag);
-    git('tag', tag);
-    commits[tag] = git('rev-parse', 'HEAD');
-  }
-  execFileSync('git', ['clone', '-q', '--bare', work, join(dir, 'klipper.git')]);
-  return { path: join(dir, 'klipper.git'), commits };
-}
-
-const host = (n: number) => ({
-  id: `pi-${n}`,
-  address: `10.0.0.${n}`,
-  user: 'pi',
-  hostKey: HOST_KEY,
-  groups: ['hall-a'],
-  instances: [
-    {
-      printerId: `voron-${n}`,
-      service: 'klipper',
-      printerConfig: '~/printer_data/config/printer.cfg',
-      moonrakerPort: 7125,
-      mcus: voronInventory(),
-    },
-  ],
-});
+import { klipperOrigin, paperHost as host } from './paper-fleet';
 
 describe.each(BACKENDS)('rollout control through the API on %s (no worker takes the jobs)', (backend) => {
   let api: TestApi;

@@ -168,13 +168,15 @@ describe.each(BACKENDS)('rollout control through the API on %s (no worker takes 
       "update hosts set blocked_reason = 'its host key changed' where id = 'pi-2'",
     );
     // The canary's job fails (a worker that fails it), which pauses the rollout (budget 0).
+    // A connection the worker is given is not closed with it: the test closes it.
+    const workerConnection = redis.duplicate({ maxRetriesPerRequest: null });
     const failing = new Worker(
       QUEUES.printerUpdate,
       async (job) => {
         if (job.id !== created.body.rollout.hosts[0]!.jobId) throw new Error('not this test');
         throw new Error('the canary failed');
       },
-      { connection: redis.duplicate({ maxRetriesPerRequest: null }), prefix },
+      { connection: workerConnection, prefix },
     );
     const waitFor = async (state: string): Promise<RolloutView> => {
       const deadline = Date.now() + 30_000;
@@ -188,6 +190,7 @@ describe.each(BACKENDS)('rollout control through the API on %s (no worker takes 
       expect((await waitFor('paused')).hosts.map((h) => h.state)).toEqual(['failed', 'pending', 'pending']);
     } finally {
       await failing.close();
+      workerConnection.disconnect();
     }
     const resumed = await call<RolloutView>(api, 'POST', `/rollouts/${id}/resume`, { token: api.admin });
     expect(resumed.status).toBe(200);

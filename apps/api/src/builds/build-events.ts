@@ -1,5 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { QueueEvents, type Queue } from 'bullmq';
+import { queueEventsOf } from '../common/queue-events';
+import type { QueueEvents, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   firmwareBuildResultSchema,
@@ -32,10 +33,7 @@ export class BuildEvents implements OnApplicationBootstrap, OnApplicationShutdow
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const events = new QueueEvents(QUEUES.firmwareBuild, {
-      connection: this.redis.duplicate({ maxRetriesPerRequest: null }),
-      prefix: this.config.LOCKSTEP_QUEUE_PREFIX,
-    });
+    const events = queueEventsOf(QUEUES.firmwareBuild, this.config, this.redis);
     this.events = events;
     events.on('completed', ({ jobId, returnvalue }) => {
       void this.handle(async () => {

@@ -5,7 +5,8 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { QueueEvents, type Queue } from 'bullmq';
+import { queueEventsOf } from '../common/queue-events';
+import type { QueueEvents, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QUEUES } from '@lockstep/contracts';
 import type { ApiConfig } from '../config';
@@ -35,10 +36,7 @@ export class HostJobEvents implements OnApplicationBootstrap, OnApplicationShutd
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const events = new QueueEvents(QUEUES.hostJobs, {
-      connection: this.redis.duplicate({ maxRetriesPerRequest: null }),
-      prefix: this.config.LOCKSTEP_QUEUE_PREFIX,
-    });
+    const events = queueEventsOf(QUEUES.hostJobs, this.config, this.redis);
     this.events = events;
     events.on('completed', ({ jobId, returnvalue }) => {
       void this.handle(jobId, (request) => {

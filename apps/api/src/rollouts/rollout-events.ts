@@ -1,5 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { QueueEvents, type Queue } from 'bullmq';
+import { queueEventsOf } from '../common/queue-events';
+import type { QueueEvents, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { parsePrinterUpdateResult, QUEUES } from '@lockstep/contracts';
 import type { ApiConfig } from '../config';
@@ -26,10 +27,7 @@ export class RolloutEvents implements OnApplicationBootstrap, OnApplicationShutd
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const events = new QueueEvents(QUEUES.printerUpdate, {
-      connection: this.redis.duplicate({ maxRetriesPerRequest: null }),
-      prefix: this.config.LOCKSTEP_QUEUE_PREFIX,
-    });
+    const events = queueEventsOf(QUEUES.printerUpdate, this.config, this.redis);
     this.events = events;
     events.on('completed', ({ jobId, returnvalue }) => {
       void this.handle(async () => {

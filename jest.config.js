@@ -18,5 +18,9 @@ module.exports = {
   transform: { '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }] },
   moduleNameMapper,
   testEnvironment: 'node',
-  testMatch: ['<rootDir>/{apps,libs,tools}/**/*.spec.ts', '<rootDir>/test/farm/**/*.spec.ts'],
+  testMatch: [
+    '<rootDir>/{apps,libs,tools}/**/*.spec.ts',
+    '<rootDir>/test/farm/**/*.spec.ts',
+    '<rootDir>/deploy/**/*.spec.ts',
+  ],
 };

@@ -75,6 +75,13 @@ describe('apiUrl', () => {
     expect(error.message).toContain(says);
     expect(error.message).not.toContain('s3cret-pass');
   });
+
+  it('never repeats a value that is not a URL: it may be a token given in its place', () => {
+    const token = 'lst_0123456789ab_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH';
+    const error = errorOf(() => apiUrl(token, 'LOCKSTEP_URL'));
+    expect(error.exitCode).toBe(2);
+    expect(error.message).not.toContain(token.slice(4, 20));
+  });
 });
 
 describe('apiToken', () => {

@@ -22,9 +22,8 @@ export function apiUrl(value: string, from: string): string {
   try {
     parsed = new URL(value);
   } catch {
-    throw usageError(
-      `${from}: not a URL (${JSON.stringify(value.slice(0, 80))}); give one such as http://lockstep:8080`,
-    );
+    // The value is not repeated: a token given in its place would end up in a CI log.
+    throw usageError(`${from}: not a URL; give one such as http://lockstep:8080`);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
     throw usageError(`${from}: an http:// or https:// URL, not ${parsed.protocol}`);

@@ -245,11 +245,13 @@ describe('followEvents', () => {
     expect(stream.queries).toHaveLength(1);
   });
 
-  it('a 401 ends it with exit code 4', async () => {
-    stream.reset([{ status: 401, body: { message: 'Unauthorized' } }]);
+  it.each([401, 403])('a %s ends it at once with exit code 4, naming the status', async (status) => {
+    stream.reset([{ status, body: { message: 'refused' } }]);
     const error = await rejectionOf(follow(1));
-    expect(error).toBeInstanceOf(CliError);
+    expect(error).toBeInstanceOf(ApiError);
     expect((error as CliError).exitCode).toBe(4);
+    expect((error as CliError).message).toContain(`answered ${status}`);
     expect((error as CliError).message).not.toContain(TOKEN);
+    expect(stream.queries).toHaveLength(1);
   });
 });

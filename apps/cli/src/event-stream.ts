@@ -1,5 +1,5 @@
 import { createParser } from 'eventsource-parser';
-import type { ApiClient } from './api-client';
+import { ApiError, type ApiClient } from './api-client';
 import { CliError, EXIT } from './exit-codes';
 
 /** An event of the API's log, as `GET /events` sends it. */
@@ -67,8 +67,9 @@ export async function followEvents(
         if (done) break;
       }
     } catch (error) {
-      // A refusal (a bad filter, a revoked token) ends the command; a dropped stream is followed again.
-      if (!done && error instanceof CliError && error.exitCode !== EXIT.unreachable) throw error;
+      // A refusal (a bad filter, a revoked token) ends the command; a dropped stream, or an API
+      // restarting behind its proxy (502, 503, 504), is followed again.
+      if (!done && error instanceof ApiError && ![502, 503, 504].includes(error.status)) throw error;
     }
     await handled;
     if (handlerError) throw handlerError;

@@ -3,7 +3,7 @@ import type { BuildView } from './views';
 /** Text as XML attribute or element content: markup escaped, characters XML 1.0 forbids dropped. */
 const escape = (text: string): string =>
   [...text]
-    .filter((c) => c >= ' ' || c === '\t' || c === '\n' || c === '\r')
+    .filter((c) => (c >= ' ' && c !== '\ufffe' && c !== '\uffff') || c === '\t' || c === '\n' || c === '\r')
     .join('')
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')

@@ -98,9 +98,10 @@ export function buildCommand(ctx: Context, run: Run): Command {
       .argument('<id>'),
   ).action(
     run(async (id: string, flags: RolloutFlags) => {
+      const body = rolloutBody(flags);
       const answer = await ctx.api.post<{ dryRun: boolean; plan: PlanView; rollout?: RolloutView }>(
         `${buildPath(id)}/promote`,
-        rolloutBody(flags),
+        body,
       );
       if (answer.dryRun || !answer.rollout) {
         ctx.out.result(answer.plan, planTable);

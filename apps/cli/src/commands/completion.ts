@@ -65,7 +65,12 @@ _fleetctl() {
   _fleetctl_words "$cmdpath"
   compadd -- $candidates
 }
-compdef _fleetctl fleetctl
+# Loaded from $fpath, the file's body is the completion function itself: run it; sourced, register it.
+if [[ "\${funcstack[1]}" == _fleetctl ]]; then
+  _fleetctl "$@"
+else
+  compdef _fleetctl fleetctl
+fi
 `;
 }
 

@@ -132,12 +132,11 @@ export function rolloutCommand(ctx: Context, run: Run): Command {
       .requiredOption('--to <ref>', 'the Klipper tag, branch or commit'),
   ).action(
     run(async (flags: RolloutFlags & { to: string }) => {
+      // The flags are checked before the API is reached: a usage error is a usage error anywhere.
+      const body = { to: flags.to, ...rolloutBody(flags) };
       const answer = await ctx.api.post<{ dryRun: boolean; plan: PlanView; rollout?: RolloutView }>(
         '/rollouts',
-        {
-          to: flags.to,
-          ...rolloutBody(flags),
-        },
+        body,
       );
       if (answer.dryRun || !answer.rollout) {
         ctx.out.result(answer.plan, planTable);

@@ -297,6 +297,16 @@ describe('fleetctl against a real API, workers and the simulated farm: exit code
     expect(new Set(await versions(first))).toEqual(new Set([target]));
     expect((await second.snapshot()).services.klipper).not.toBe('active');
     expect(klipperOnlyStartedMatching(second)).toBe(true);
+    // The inventory shows what each board of the held printer runs: flashed ones at the target,
+    // the toolboard that refused its firmware with none (it waits in its bootloader).
+    const held = json<{ mcus: { name: string; version: string | null }[] }>(
+      await fleetctl(['printers', 'show', printerOf(second), '--json'], env),
+    );
+    const hardware = await second.snapshot();
+    expect(Object.fromEntries(held.mcus.map((m) => [m.name, m.version]))).toEqual(
+      Object.fromEntries(hardware.mcus.map((m) => [m.name, m.mode === 'app' ? m.version : null])),
+    );
+    expect(held.mcus.find((m) => m.name === 'sb2209')!.version).toBeNull();
 
     const rollouts = json<Rollout[]>(await fleetctl(['rollout', 'list', '--json'], env));
     const status = await fleetctl(['rollout', 'status', rollouts[0]!.id, '--json'], env);

@@ -276,8 +276,8 @@ export class HostsRepository {
         .set({ version: p.version, needsAttention: p.needsAttention ?? null })
         .where(eq(printers.id, p.printerId));
     }
+    // null: the board runs no firmware now (it waits in its bootloader).
     for (const m of mcuVersions) {
-      if (m.version === null) continue;
       await db
         .update(mcus)
         .set({ version: m.version })

@@ -618,11 +618,15 @@ export class RolloutsService {
             ? result.needsAttention
             : null,
       })),
-      result.mcus.map((m) => ({
-        printerId: m.instance,
-        name: m.name.slice(m.name.lastIndexOf(':') + 1),
-        version: m.versionAfter ?? m.versionBefore,
-      })),
+      // A board this job flashed runs what it reported after (null: no firmware, it waits in its
+      // bootloader); one it did not flash, what it reported at all; one nothing was read of is left.
+      result.mcus
+        .filter((m) => m.flashAttempts > 0 || m.versionAfter !== null || m.versionBefore !== null)
+        .map((m) => ({
+          printerId: m.instance,
+          name: m.name.slice(m.name.lastIndexOf(':') + 1),
+          version: m.flashAttempts > 0 ? m.versionAfter : (m.versionAfter ?? m.versionBefore),
+        })),
     );
     await this.mcus.recordHistory(
       rolloutId,

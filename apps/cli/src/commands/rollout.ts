@@ -112,7 +112,7 @@ export async function reportRollout(ctx: Context, rollout: RolloutView, wait: bo
     return EXIT.ok;
   }
   ctx.out.note(
-    `rollout ${rollout.id}: ${rollout.mode === 'rollback' ? 'rollback' : 'update'} to ${rollout.version}, ${rollout.hosts.length} host${rollout.hosts.length === 1 ? '' : 's'}`,
+    `rollout ${rollout.id}: ${rollout.mode === 'rollback' ? `rollback to ${rollout.version || 'the version before the last update'}` : `update to ${rollout.version}`}, ${rollout.hosts.length} host${rollout.hosts.length === 1 ? '' : 's'}`,
   );
   const settled = await watchRollout(ctx, rollout);
   const versions = await versionTable(ctx, settled);

@@ -65,7 +65,10 @@ describe('flash: the fixed order, one journaled run at a time', () => {
       ],
     ]);
     expect(run.mcus.map((m) => [m.name, run.record(m.name)])).toEqual(
-      run.mcus.map((m) => [m.name, { versionBefore: V12.version, versionAfter: null, flashAttempts: 1 }]),
+      run.mcus.map((m) => [
+        m.name,
+        { versionBefore: V12.version, versionAfter: V13.version, flashAttempts: 1 },
+      ]),
     );
   });
 

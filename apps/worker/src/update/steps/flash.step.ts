@@ -119,6 +119,8 @@ async function flashBoard(
       maxAttempts: run.job.policy.maxFlashAttempts,
       versionBefore: record.versionBefore,
     });
+    // What the board runs now, for the result: kept even when a later step fails.
+    record.versionAfter = state.mode === 'app' ? state.version : null;
     if (action.action === 'verified') {
       if (last && (last.code !== 0 || last.timedOut) && state.mode === 'app') {
         run.warnings.push(

@@ -55,7 +55,8 @@ export async function postgresQuery<T>(url: string, sql: string): Promise<T[]> {
   }
 }
 
-function freePort(): Promise<number> {
+/** A TCP port of 127.0.0.1 nothing listens on now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -127,7 +128,10 @@ export async function startTestApi(
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error(`the API did not answer /health within 60 s:\n${output}`);
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`the API did not answer /health within 60 s:\n${output}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   };

@@ -87,6 +87,8 @@ describe('fleetctl against a real API, workers and the simulated farm: exit code
   let first: FarmHost;
   let second: FarmHost;
   let target = '';
+  /** The CI build of v0.13.0. */
+  let buildId = '';
   const prefix = `lockstep-e2e-fleetctl-${process.pid}`;
 
   beforeAll(async () => {
@@ -222,6 +224,12 @@ describe('fleetctl against a real API, workers and the simulated farm: exit code
     const build = json<{ id: string; state: string; version: string; profiles: unknown[] }>(built);
     expect(build.state).toBe('succeeded');
     target = build.version;
+    buildId = build.id;
+    const builds = json<{ id: string }[]>(await fleetctl(['build', 'list', '--json'], env));
+    expect(builds.map((b) => b.id)).toContain(build.id);
+    const shown = await fleetctl(['build', 'show', build.id], env);
+    expect(shown).toMatchObject({ code: 0 });
+    expect(shown.stdout).toMatch(/^PROFILE +MCUS +COMMIT +OUTCOME +VERSION +FILES/m);
     const xml = readFileSync(report, 'utf8');
     expect(xml).toContain(`tests="${build.profiles.length}" failures="0"`);
     expect(xml.match(/<testcase /g)).toHaveLength(build.profiles.length);
@@ -347,22 +355,20 @@ describe('fleetctl against a real API, workers and the simulated farm: exit code
     expect(run.stderr).toMatch(new RegExp(`^${printerOf(first)} +flash `, 'm')); // progress on stderr with --json
   });
 
-  it('ends with 3 when a rollout is paused or cancelled', async () => {
+  it('promotes the CI build, then ends with 3 when the rollout is paused or cancelled (0 on resume)', async () => {
     const created = await fleetctl(
-      ['rollout', 'create', '--to', 'v0.13.0', '--printers', printerOf(first), '--json'],
+      ['build', 'promote', buildId, '--printers', printerOf(first), '--json'],
       env,
     );
     expect(created.code).toBe(0);
-    const { id } = json<Rollout>(created);
-    // A rollout that builds first can be paused once it runs.
-    const deadline = Date.now() + 60_000;
-    while (json<Rollout>(await fleetctl(['rollout', 'status', id, '--json'], env)).state === 'building') {
-      if (Date.now() > deadline) throw new Error(`rollout ${id} still building after 60 s`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    const { id, hosts } = json<Rollout>(created);
+    expect(hosts.map((h) => h.hostId)).toEqual([first.name]);
     const paused = await fleetctl(['rollout', 'pause', id, '--wait'], env);
     expect(paused).toMatchObject({ code: 3 });
     expect(paused.stdout).toMatch(/rollout \S+ paused/);
+    const resumed = await fleetctl(['rollout', 'resume', id, '--json'], env);
+    expect(resumed.code).toBe(0);
+    expect(json<Rollout>(resumed).state).toBe('running');
     const cancelled = await fleetctl(['rollout', 'cancel', id, '--wait'], env);
     expect(cancelled.code).toBe(3);
     const status = await fleetctl(['rollout', 'status', id], env);
@@ -373,7 +379,15 @@ describe('fleetctl against a real API, workers and the simulated farm: exit code
   });
 
   it('ends with 4 when the API is unreachable or refuses the token, and 2 on usage errors', async () => {
-    const viewer = await api.token('viewer');
+    const made = await fleetctl(
+      ['tokens', 'create', '--name', 'dashboard', '--role', 'viewer', '--json'],
+      env,
+    );
+    expect(made.code).toBe(0);
+    const viewer = json<{ token: string }>(made).token;
+    const profiles = await fleetctl(['profiles', 'show', '--json'], { ...env, LOCKSTEP_TOKEN: viewer });
+    expect(profiles.code).toBe(0);
+    expect(json<unknown[]>(profiles).length).toBeGreaterThan(0);
     const refused = await fleetctl(['rollout', 'create', '--to', 'v0.13.0'], {
       ...env,
       LOCKSTEP_TOKEN: viewer,
@@ -416,5 +430,15 @@ describe('fleetctl against a real API, workers and the simulated farm: exit code
     const listed = await fleetctl(['printers', 'list', '--json'], { HOME: home, LOCKSTEP_CONFIG: config });
     expect(listed.code).toBe(0);
     expect(json<unknown[]>(listed)).toHaveLength(2);
+  });
+
+  it('removes a host: exit 0, then it is gone (2 when asked again)', async () => {
+    const removed = await fleetctl(['hosts', 'remove', 'builder', '--json'], env);
+    expect(removed.code).toBe(0);
+    const shown = await fleetctl(['hosts', 'show', 'builder'], env);
+    expect(shown.code).toBe(2);
+    expect((await fleetctl(['hosts', 'remove', 'builder'], env)).code).toBe(2);
+    const left = json<{ id: string }[]>(await fleetctl(['hosts', 'list', '--json'], env));
+    expect(left.map((h) => h.id).sort()).toEqual([first.name, second.name].sort());
   });
 });

@@ -42,6 +42,10 @@ export interface FarmOptions {
   buildSeconds?: number;
   /** Seconds one firmware transfer to a board takes. */
   flashSeconds?: number;
+  /** Seconds one build takes by the Kconfig's MCU (stm32f446xx, rp2040, linux, ...); buildSeconds for the others. */
+  buildSecondsByMcu?: Record<string, number>;
+  /** Seconds one transfer takes by flash method (katapult-serial, katapult-can, rp2040-rom, dfu, sdcard). */
+  flashSecondsByMethod?: Record<string, number>;
   /** Keep the farm after this process exits (the CLI's `up`); otherwise a later sweep removes it. */
   detached?: boolean;
   homeSizeMb?: number;
@@ -546,6 +550,8 @@ async function startHost(
     canInterface: profile.canInterface,
     buildSeconds: options.buildSeconds ?? 0.2,
     flashSeconds: options.flashSeconds ?? 0.2,
+    ...(options.buildSecondsByMcu ? { buildSecondsByMcu: options.buildSecondsByMcu } : {}),
+    ...(options.flashSecondsByMethod ? { flashSecondsByMethod: options.flashSecondsByMethod } : {}),
     moonrakerPort: profile.instances?.[0]?.moonrakerPort ?? 7125,
     ...(profile.instances ? { instances: profile.instances } : {}),
     startKlipper: !options.klipperStopped,

@@ -99,6 +99,10 @@ export interface SimHostSpec {
   buildSeconds: number;
   /** Seconds one firmware transfer to a board takes. */
   flashSeconds: number;
+  /** Seconds one build takes by the Kconfig's MCU (`linux` for the Linux MCU); buildSeconds for the others. */
+  buildSecondsByMcu?: Record<string, number>;
+  /** Seconds one transfer takes by flash method; flashSeconds for the others. */
+  flashSecondsByMethod?: Record<string, number>;
   /** The (first) instance's Moonraker port. */
   moonrakerPort: number;
   /**

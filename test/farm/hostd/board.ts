@@ -26,6 +26,8 @@ export interface BoardContext {
   audit: AuditLog;
   /** Seconds a flash transfer takes. */
   flashSeconds: number;
+  /** Seconds a transfer takes by flash method, where it differs from flashSeconds. */
+  flashSecondsByMethod?: Record<string, number>;
 }
 
 export type FlashMethod = 'katapult-serial' | 'katapult-can' | 'dfu' | 'rp2040-rom' | 'sdcard';
@@ -207,7 +209,7 @@ export class Board extends EventEmitter {
     const hang = this.ctx.faults.trigger('flash-hangs', this.name);
     this.ctx.audit.write('flash-start', { mcu: this.name, method, file, hang: Boolean(hang) });
     if (hang) return new Promise<FlashResult>(() => undefined);
-    await sleep(this.ctx.flashSeconds * 1000);
+    await sleep((this.ctx.flashSecondsByMethod?.[method] ?? this.ctx.flashSeconds) * 1000);
     if (this.ctx.faults.trigger('flash-fails', this.name)) {
       this.ctx.audit.write('flash-failed', { mcu: this.name, method });
       throw new Error(
@@ -387,7 +389,7 @@ export class Board extends EventEmitter {
       hang: Boolean(hang),
     });
     if (hang) return false;
-    await sleep(this.ctx.flashSeconds * 1000);
+    await sleep((this.ctx.flashSecondsByMethod?.sdcard ?? this.ctx.flashSeconds) * 1000);
     if (this.ctx.faults.trigger('flash-fails', this.name)) {
       // The bootloader leaves the file and the old application in place.
       this.ctx.audit.write('flash-failed', { mcu: this.name, method: 'sdcard' });

@@ -89,6 +89,7 @@ export class SimHost {
       faults: this.faults,
       audit: this.audit,
       flashSeconds: spec.flashSeconds,
+      flashSecondsByMethod: spec.flashSecondsByMethod,
     };
     this.boards = spec.boards.filter((b) => b.kind !== 'linux').map((b) => new Board(b, context, null));
     const linux = spec.boards.find((b) => b.kind === 'linux');
@@ -506,7 +507,8 @@ export class SimHost {
         const fails = failure !== undefined && !this.settingUp;
         if (fails) this.faults.trigger('build-failure', failure.mcu);
         this.audit.write('build-start', { mcu, config: p.config, out: p.out, fails });
-        return { seconds: this.settingUp ? 0 : this.spec.buildSeconds, fail: fails };
+        const seconds = this.spec.buildSecondsByMcu?.[mcu] ?? this.spec.buildSeconds;
+        return { seconds: this.settingUp ? 0 : seconds, fail: fails };
       },
       'usb-devices': () => this.usb.list(),
       'usb-bootloader-request': async (p) => {

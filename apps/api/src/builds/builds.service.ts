@@ -21,6 +21,7 @@ import type { PrebuiltFirmware } from '@lockstep/mcu';
 import { Database, type Db } from '../db/database';
 import { builds, hosts, mcus, printers, profiles } from '../db/schema';
 import { EventsService } from '../events/events.service';
+import { HostsRepository } from '../hosts/hosts.repository';
 import type { ResolvedRef } from '../klipper/klipper-origin';
 import { BUILD_QUEUE } from '../tokens';
 
@@ -145,6 +146,25 @@ export function artifactsFor(
 }
 
 /** A build's name for people: the MCU's name where it is a plain id, else its Kconfig hash's start. */
+/**
+ * The distinct profiles of MCUs (in their inventory order: host, printer, MCU), each with its
+ * Kconfig (`kconfigs`, by SHA-256) and its MCUs; a profile that is not stored is left out.
+ */
+export function fleetProfiles(
+  mcuRows: readonly { kconfigSha256: string; printerId: string; name: string }[],
+  kconfigs: ReadonlyMap<string, string>,
+): FleetProfile[] {
+  const found = new Map<string, FleetProfile>();
+  for (const row of mcuRows) {
+    const kconfig = kconfigs.get(row.kconfigSha256);
+    if (kconfig === undefined) continue;
+    const profile = found.get(row.kconfigSha256) ?? { kconfigSha256: row.kconfigSha256, kconfig, mcus: [] };
+    profile.mcus.push(`${row.printerId}:${row.name}`);
+    found.set(row.kconfigSha256, profile);
+  }
+  return [...found.values()];
+}
+
 function nameOf(profile: FleetProfile): string {
   const mcu = profile.mcus[0]!.slice(profile.mcus[0]!.indexOf(':') + 1);
   return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(mcu) ? mcu : profile.kconfigSha256.slice(0, 12);
@@ -161,6 +181,7 @@ export class BuildsService {
     @Inject(Database) private readonly database: Database,
     @Inject(EventsService) private readonly events: EventsService,
     @Inject(BUILD_QUEUE) private readonly queue: Queue,
+    @Inject(HostsRepository) private readonly inventory: HostsRepository,
   ) {}
 
   /** The build host jobs can use: the first enrolled build host by id with a pinned key and no block. */
@@ -178,28 +199,12 @@ export class BuildsService {
   async profilesOf(hostIds?: readonly string[]): Promise<FleetProfile[]> {
     if (hostIds && hostIds.length === 0) return [];
     const rows = await this.database.db
-      .select({
-        kconfigSha256: mcus.kconfigSha256,
-        kconfig: profiles.kconfig,
-        printerId: mcus.printerId,
-        name: mcus.name,
-      })
+      .select({ kconfigSha256: mcus.kconfigSha256, printerId: mcus.printerId, name: mcus.name })
       .from(mcus)
-      .innerJoin(profiles, eq(mcus.kconfigSha256, profiles.kconfigSha256))
       .innerJoin(printers, eq(mcus.printerId, printers.id))
       .where(hostIds ? inArray(printers.hostId, [...hostIds]) : undefined)
       .orderBy(asc(printers.hostId), asc(printers.position), asc(mcus.position));
-    const found = new Map<string, FleetProfile>();
-    for (const row of rows) {
-      const profile = found.get(row.kconfigSha256) ?? {
-        kconfigSha256: row.kconfigSha256,
-        kconfig: row.kconfig,
-        mcus: [],
-      };
-      profile.mcus.push(`${row.printerId}:${row.name}`);
-      found.set(row.kconfigSha256, profile);
-    }
-    return [...found.values()];
+    return fleetProfiles(rows, await this.inventory.kconfigsOf(rows.map((r) => r.kconfigSha256)));
   }
 
   /**

@@ -72,7 +72,19 @@ function mcuView(row: McuRow): McuView {
   };
 }
 
-function printerView(row: PrinterRow, mcuRows: McuRow[]): PrinterView {
+/** The rows by a key, each list in the rows' order: one pass, where filtering per key would be quadratic. */
+function groupedBy<T>(rows: readonly T[], key: (row: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const row of rows) {
+    const group = groups.get(key(row));
+    if (group) group.push(row);
+    else groups.set(key(row), [row]);
+  }
+  return groups;
+}
+
+/** `ownMcus`: the printer's MCU rows, in position order. */
+function printerView(row: PrinterRow, ownMcus: readonly McuRow[]): PrinterView {
   return {
     id: row.id,
     hostId: row.hostId,
@@ -81,8 +93,32 @@ function printerView(row: PrinterRow, mcuRows: McuRow[]): PrinterView {
     moonrakerPort: row.moonrakerPort,
     version: row.version,
     needsAttention: row.needsAttention ?? null,
-    mcus: mcuRows.filter((m) => m.printerId === row.id).map(mcuView),
+    mcus: ownMcus.map(mcuView),
   };
+}
+
+/** The profiles (SHA-256 of their Kconfigs) the hosts' MCUs are built from, with repeats. */
+export function profilesOfHosts(found: readonly HostView[]): string[] {
+  return found.flatMap((h) => h.printers.flatMap((p) => p.mcus.map((m) => m.kconfigSha256)));
+}
+
+/**
+ * A host's instances as its printer-update job names them: each MCU with its profile's Kconfig
+ * (`kconfigs`, by SHA-256); an MCU whose profile is not there is left out.
+ */
+export function jobInstancesOf(host: HostView, kconfigs: ReadonlyMap<string, string>): InstanceSpec[] {
+  return host.printers.map((p) => ({
+    printerId: p.id,
+    service: p.service,
+    printerConfig: p.printerConfig,
+    moonrakerPort: p.moonrakerPort,
+    mcus: p.mcus
+      .filter((m) => kconfigs.has(m.kconfigSha256))
+      .map(({ kconfigSha256, version: _version, ...entry }) => ({
+        ...entry,
+        kconfig: kconfigs.get(kconfigSha256)!,
+      })),
+  }));
 }
 
 /** A unique violation, as PostgreSQL and PGlite both report it. */
@@ -219,49 +255,31 @@ export class HostsRepository {
       .from(printers)
       .orderBy(asc(printers.hostId), asc(printers.position));
     const mcuRows = await this.database.db.select().from(mcus).orderBy(asc(mcus.position));
-    return rows.map((row) => printerView(row, mcuRows));
+    const byPrinter = groupedBy(mcuRows, (m) => m.printerId);
+    return rows.map((row) => printerView(row, byPrinter.get(row.id) ?? []));
   }
 
   /** Each host's instances as a printer-update job names them: MCUs with their profiles' Kconfigs. */
   async jobInstances(hostIds: readonly string[]): Promise<Map<string, InstanceSpec[]>> {
-    const { db } = this.database;
     if (hostIds.length === 0) return new Map();
-    const printerRows = await db
+    const rows = await this.database.db
       .select()
-      .from(printers)
-      .where(inArray(printers.hostId, [...hostIds]))
-      .orderBy(asc(printers.position));
-    const mcuRows =
-      printerRows.length === 0
-        ? []
-        : await db
-            .select({ mcu: mcus, kconfig: profiles.kconfig })
-            .from(mcus)
-            .innerJoin(profiles, eq(mcus.kconfigSha256, profiles.kconfigSha256))
-            .where(
-              inArray(
-                mcus.printerId,
-                printerRows.map((p) => p.id),
-              ),
-            )
-            .orderBy(asc(mcus.position));
-    const result = new Map<string, InstanceSpec[]>();
-    for (const printer of printerRows) {
-      const own = mcuRows.filter((m) => m.mcu.printerId === printer.id);
-      const list = result.get(printer.hostId) ?? [];
-      list.push({
-        printerId: printer.id,
-        service: printer.service,
-        printerConfig: printer.printerConfig,
-        moonrakerPort: printer.moonrakerPort,
-        mcus: own.map(({ mcu, kconfig }) => {
-          const { kconfigSha256: _hash, version: _version, ...entry } = mcuView(mcu);
-          return { ...entry, kconfig };
-        }),
-      });
-      result.set(printer.hostId, list);
-    }
-    return result;
+      .from(hosts)
+      .where(inArray(hosts.id, [...hostIds]));
+    const found = await this.views(rows);
+    const kconfigs = await this.kconfigsOf(profilesOfHosts(found));
+    return new Map(found.map((host) => [host.id, jobInstancesOf(host, kconfigs)]));
+  }
+
+  /** The Kconfig of each of the profiles (SHA-256 of their Kconfigs) that are stored. */
+  async kconfigsOf(hashes: readonly string[]): Promise<Map<string, string>> {
+    const distinct = [...new Set(hashes)];
+    if (distinct.length === 0) return new Map();
+    const rows = await this.database.db
+      .select({ kconfigSha256: profiles.kconfigSha256, kconfig: profiles.kconfig })
+      .from(profiles)
+      .where(inArray(profiles.kconfigSha256, distinct));
+    return new Map(rows.map((r) => [r.kconfigSha256, r.kconfig]));
   }
 
   /** What a finished job read on the host: the version its printers and MCUs run, and what needs an operator. */
@@ -376,6 +394,8 @@ export class HostsRepository {
               ),
             )
             .orderBy(asc(mcus.position));
+    const printersByHost = groupedBy(printerRows, (p) => p.hostId);
+    const mcusByPrinter = groupedBy(mcuRows, (m) => m.printerId);
     return rows.map((row) => ({
       id: row.id,
       address: row.address,
@@ -397,7 +417,7 @@ export class HostsRepository {
       can: row.can as HostEnrolment['can'],
       paths: row.paths as HostEnrolment['paths'],
       createdAt: row.createdAt.toISOString(),
-      printers: printerRows.filter((p) => p.hostId === row.id).map((p) => printerView(p, mcuRows)),
+      printers: (printersByHost.get(row.id) ?? []).map((p) => printerView(p, mcusByPrinter.get(p.id) ?? [])),
     }));
   }
 }

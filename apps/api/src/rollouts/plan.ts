@@ -107,9 +107,11 @@ export function hostJob(
   return job;
 }
 
+const instancesSchema = z.array(instanceSchema);
+
 /** What a dry run shows of one host: per printer its MCUs in flash order and which it would flash. */
 export function hostDryRun(host: HostView, instances: InstanceSpec[], target: ResolvedRef) {
-  const parsed = z.array(instanceSchema).safeParse(instances);
+  const parsed = instancesSchema.safeParse(instances);
   if (!parsed.success)
     throw new PlanError(describeIssues(parsed.error).map((issue) => `host ${host.id}: ${issue}`));
   const mcus = hostMcus(parsed.data);

@@ -22,14 +22,14 @@ import {
   type RolloutRequest,
 } from '@lockstep/contracts';
 import { versionsMatch } from '@lockstep/mcu';
-import { BuildsService, type BuildView } from '../builds/builds.service';
+import { BuildsService, fleetProfiles, type BuildView } from '../builds/builds.service';
 import { McusRepository } from '../mcus/mcus.repository';
 import { AuditRepository, type Actor } from '../audit/audit.repository';
 import { Database, type Db } from '../db/database';
 import { EventsService, type EventType } from '../events/events.service';
 import { rolloutHosts, rollouts } from '../db/schema';
 import { HostKeysService } from '../hosts/host-keys.service';
-import { HostsRepository, type HostView } from '../hosts/hosts.repository';
+import { HostsRepository, jobInstancesOf, profilesOfHosts, type HostView } from '../hosts/hosts.repository';
 import { type KlipperOrigin, UnknownRefError, type ResolvedRef } from '../klipper/klipper-origin';
 import { Metrics } from '../metrics/metrics';
 import { KLIPPER_ORIGIN, REDIS, UPDATE_QUEUE } from '../tokens';
@@ -205,13 +205,19 @@ export class RolloutsService {
     const current = request.strategy.skipCurrent
       ? selected.hosts.filter((h) => hostIsCurrent(h, target))
       : [];
-    const hosts = selected.hosts.filter((h) => !current.includes(h));
-    const instances = await this.inventory.jobInstances(hosts.map((h) => h.id));
+    const skipped = new Set(current);
+    const hosts = selected.hosts.filter((h) => !skipped.has(h));
+    // The inventory read above, with its profiles' Kconfigs, is all the plan needs.
+    const kconfigs = await this.inventory.kconfigsOf(profilesOfHosts(hosts));
+    const instances = new Map(hosts.map((h) => [h.id, jobInstancesOf(h, kconfigs)]));
     const batches = batchesOf(hosts.length, request.strategy);
     const id = newId('r');
-    const dryRuns = planned(() => hosts.map((h) => hostDryRun(h, instances.get(h.id) ?? [], target)));
+    const dryRuns = planned(() => hosts.map((h) => hostDryRun(h, instances.get(h.id)!, target)));
     const buildHost = build ? null : await this.builds.buildHost();
-    const profiles = await this.builds.profilesOf(hosts.map((h) => h.id));
+    const profiles = fleetProfiles(
+      hosts.flatMap((h) => h.printers.flatMap((p) => p.mcus.map((m) => ({ ...m, printerId: p.id })))),
+      kconfigs,
+    );
     const built = buildHost ? await this.builds.builtAt(target.commit) : new Set<string>();
     if (build) {
       const missing = profiles.filter(
@@ -258,8 +264,7 @@ export class RolloutsService {
       throw new ConflictException('selection: every selected printer already runs the target');
     // Every job is built (and validated as the worker validates it) before anything is stored.
     planned(() => {
-      for (const h of hosts)
-        hostJob(h, instances.get(h.id) ?? [], { id, target, strategy: request.strategy }, 1);
+      for (const h of hosts) hostJob(h, instances.get(h.id)!, { id, target, strategy: request.strategy }, 1);
     });
     const currentBuilds = buildHost ? await this.currentBuilds(hosts, target) : [];
     let started: string | null = null;

@@ -49,6 +49,23 @@ describe('validateMcuInventory', () => {
     expect(validateMcuInventory(bridgeInventory())).toHaveLength(4);
   });
 
+  it('checks a Kconfig read before against each MCU that uses it, and names each bad one', () => {
+    const first = validateMcuInventory(voronInventory());
+    const again = validateMcuInventory(voronInventory());
+    expect(again.map((m) => m.kconfigHash)).toEqual(first.map((m) => m.kconfigHash));
+    const mcus = voronInventory();
+    const linux = mcus.findIndex((m) => m.kind === 'linux');
+    const usb = mcus.findIndex((m) => m.kind === 'usb-stm32');
+    // The STM32's Kconfig, read just above, does not fit the Linux-process MCU.
+    mcus[linux] = { ...mcus[linux]!, kconfig: mcus[usb]!.kconfig };
+    expect(issuesOf(mcus).map((i) => i.field)).toEqual([`mcus.${linux}.kconfig`]);
+    const broken = voronInventory();
+    for (const i of [0, 1])
+      broken[i] = { ...broken[i]!, kconfig: 'CONFIG_MACH_STM32=y\nCONFIG_MACH_STM32=y\n' };
+    expect(issuesOf(broken).map((i) => i.field)).toEqual(['mcus.0.kconfig', 'mcus.1.kconfig']);
+    expect(issuesOf(broken).map((i) => i.field)).toEqual(['mcus.0.kconfig', 'mcus.1.kconfig']);
+  });
+
   it.each<[string, () => McuInventoryEntry[], Edit, string, RegExp]>([
     // One field at a time.
     [

@@ -120,6 +120,20 @@ class IssueList {
 
 const mcuField = (i: number, field: string): (string | number)[] => ['mcus', i, field];
 
+/** Kconfig texts read lately: a fleet's MCUs share a few profiles, each read once, not once per MCU. */
+const readKconfigs = new Map<string, { parsedKconfig: Kconfig; hash: string }>();
+const READ_KCONFIGS_KEPT = 64;
+
+/** A Kconfig text parsed and hashed; one that does not parse throws (with `source`) and is not kept. */
+function readKconfig(text: string, source: string): { parsedKconfig: Kconfig; hash: string } {
+  const known = readKconfigs.get(text);
+  if (known) return known;
+  const read = { parsedKconfig: parseKconfig(text, source), hash: kconfigHash(text, source) };
+  if (readKconfigs.size >= READ_KCONFIGS_KEPT) readKconfigs.delete(readKconfigs.keys().next().value!);
+  readKconfigs.set(text, read);
+  return read;
+}
+
 /** Field by field; returns the entry with normalised values when its basic shape holds. */
 function checkEntry(raw: McuInventoryEntry, i: number, out: IssueList): ValidatedMcu | null {
   const at = (field: string): (string | number)[] => mcuField(i, field);
@@ -217,8 +231,7 @@ function checkEntry(raw: McuInventoryEntry, i: number, out: IssueList): Validate
   let parsedKconfig: Kconfig;
   let hash: string;
   try {
-    parsedKconfig = parseKconfig(raw.kconfig, fieldName(at('kconfig')));
-    hash = kconfigHash(raw.kconfig, fieldName(at('kconfig')));
+    ({ parsedKconfig, hash } = readKconfig(raw.kconfig, fieldName(at('kconfig'))));
   } catch (error) {
     if (!(error instanceof KconfigError)) throw error;
     const line = error.line === null ? '' : ` line ${error.line}`;

@@ -230,7 +230,7 @@ export class HostsRepository {
       .from(hosts)
       .where(and(...conditions))
       .orderBy(asc(hosts.id));
-    return this.views(rows);
+    return this.views(rows, conditions.length === 0);
   }
 
   async remove(id: string): Promise<boolean> {
@@ -348,13 +348,14 @@ export class HostsRepository {
    * Why each host's last key read for trust on first use or a re-pin failed, by host: null
    * where the last one did not fail (or none ran).
    */
-  private async keyReadFailures(hostIds: string[]): Promise<Map<string, string | null>> {
+  /** `hostIds` null: of every host. */
+  private async keyReadFailures(hostIds: string[] | null): Promise<Map<string, string | null>> {
     const rows = await this.database.db
       .select({ hostId: events.hostId, type: events.type, data: events.data })
       .from(events)
       .where(
         and(
-          inArray(events.hostId, hostIds),
+          hostIds ? inArray(events.hostId, hostIds) : isNotNull(events.hostId),
           inArray(events.type, ['host.key_requested', 'host.key_pinned', 'host.key_failed']),
         ),
       )
@@ -371,15 +372,19 @@ export class HostsRepository {
     return failures;
   }
 
-  private async views(rows: HostRow[]): Promise<HostView[]> {
+  /**
+   * `everyHost`: the rows are the whole inventory, so the printers and MCUs are read without
+   * naming each host (rows enrolled meanwhile are left out by the grouping).
+   */
+  private async views(rows: HostRow[], everyHost = false): Promise<HostView[]> {
     if (rows.length === 0) return [];
     const { db } = this.database;
     const hostIds = rows.map((r) => r.id);
-    const keyReadFailures = await this.keyReadFailures(hostIds);
+    const keyReadFailures = await this.keyReadFailures(everyHost ? null : hostIds);
     const printerRows = await db
       .select()
       .from(printers)
-      .where(inArray(printers.hostId, hostIds))
+      .where(everyHost ? undefined : inArray(printers.hostId, hostIds))
       .orderBy(asc(printers.position));
     const mcuRows =
       printerRows.length === 0
@@ -388,10 +393,12 @@ export class HostsRepository {
             .select()
             .from(mcus)
             .where(
-              inArray(
-                mcus.printerId,
-                printerRows.map((p) => p.id),
-              ),
+              everyHost
+                ? undefined
+                : inArray(
+                    mcus.printerId,
+                    printerRows.map((p) => p.id),
+                  ),
             )
             .orderBy(asc(mcus.position));
     const printersByHost = groupedBy(printerRows, (p) => p.hostId);

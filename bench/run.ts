@@ -2,6 +2,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { Farm, type FarmHost, type FarmOptions, type ProfileName } from '@lockstep/farm';
+import type { RolloutView } from '../apps/api/src/rollouts/rollouts.service';
+import { call } from '../test/api/api-harness';
+import { settled } from '../test/api/fleet-fixtures';
 import { Cleanup } from '../test/farm/demo/cleanup';
 import { demoRedis, type DemoRedis } from '../test/farm/demo/redis';
 import { runAnsible, runSequential, type BaselineResult } from './baselines/run-baselines';
@@ -18,7 +21,14 @@ import {
   verifyHosts,
   type HostVerdict,
 } from './fleet/hosts';
-import { enrolFleet, rollOut, sampleProcess, startLockstep, type RssSample } from './fleet/lockstep';
+import {
+  enrolFleet,
+  rollOut,
+  sampleProcess,
+  startLockstep,
+  type LockstepServices,
+  type RssSample,
+} from './fleet/lockstep';
 import { BUILD_SECONDS, FLASH_SECONDS, LINUX_FLASH_NOTE, farmTiming, type FarmTiming } from './fleet/model';
 import { parseOptions, type BenchOptions } from './fleet/options';
 import { summaryTable } from './fleet/table';
@@ -135,6 +145,7 @@ async function lockstepRollout(
     hostProfiles?: Record<number, ProfileName>;
     sampleRss?: boolean;
   },
+  after?: (fleet: LockstepFleet, measure: LockstepMeasure) => Promise<void>,
 ): Promise<LockstepMeasure> {
   return scoped(run, async (cleanup) => {
     const offset = spec.buildHost ? 1 : 0;
@@ -198,7 +209,7 @@ async function lockstepRollout(
     const buildHostBuildsMs = buildHost ? buildDurationsMs(auditSince(buildHost, marks)) : [];
     const slowestFlashMs = Math.max(...perPrinter.map((p) => p.flashMs));
     const waves = Math.ceil(printers.length / spec.concurrency);
-    return {
+    const measure: LockstepMeasure = {
       command: rollout.command,
       wallMs: rollout.wallMs,
       verified,
@@ -211,19 +222,80 @@ async function lockstepRollout(
       ...(rss ? { rss } : {}),
       farm: { hosts: farm.hosts.length, mbPerHost, upMs },
     };
+    await after?.({ farm, printers, services }, measure);
+    return measure;
   });
 }
 
-async function baseline(run: Run, variant: 'sequential' | 'ansible'): Promise<BaselineResult> {
+/** A farm with Lockstep running beside it, its printers enrolled. */
+interface LockstepFleet {
+  farm: Farm;
+  printers: FarmHost[];
+  services: LockstepServices;
+}
+
+/**
+ * Brings the printers back to FROM with a Lockstep rollout (not timed), checked on the hardware
+ * like any variant; false when it did not get there. Through the API rather than fleetctl: a
+ * baseline changed the printers behind Lockstep's back, so its inventory still has them at FROM
+ * and the rollout must not skip printers it believes current.
+ */
+async function resetToFrom(run: Run, fleet: LockstepFleet): Promise<boolean> {
+  say(`reset: the printers back to ${FROM} through Lockstep (a downgrade; not timed)`);
+  const { api } = fleet.services;
+  try {
+    const started = Date.now();
+    const created = await call<{ rollout: RolloutView }>(api, 'POST', '/rollouts', {
+      token: api.admin,
+      body: {
+        to: FROM,
+        strategy: {
+          canary: 0,
+          concurrency: run.options.concurrency,
+          skipCurrent: false,
+          allowDowngrade: true,
+        },
+      },
+    });
+    if (created.status !== 201)
+      throw new Error(`POST /rollouts answered ${created.status}: ${JSON.stringify(created.body)}`);
+    const rollout = await settled(api, created.body.rollout.id, ROLLOUT_TIMEOUT_MS);
+    const verdicts = await verifyHosts(fleet.printers, describeRef(fleet.farm, FROM));
+    const bad = verdicts.filter((v) => !v.verified);
+    console.log(
+      `reset: rollout ${rollout.state}, ${verdicts.length - bad.length}/${verdicts.length} printers at ${FROM} on their simulated hardware after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    for (const v of bad) console.error(`reset: ${v.host}: ${v.problems.join('; ')}`);
+    return rollout.state === 'completed' && bad.length === 0;
+  } catch (error) {
+    console.error(`reset: ${error instanceof Error ? error.message : String(error)}`);
+    return false;
+  }
+}
+
+/** A baseline on a fresh farm of the bench's printers. */
+function baselineOnFreshFarm(run: Run, variant: 'sequential' | 'ansible'): Promise<BaselineResult> {
   return scoped(run, async (cleanup) => {
     const { farm } = await farmUp(run, cleanup, { printers: run.options.printers, profile: 'mixed' });
-    say(`${variant}: ${farm.hosts.length} printers, each building its own firmware`);
+    return baseline(run, variant, farm, farm.hosts);
+  });
+}
+
+async function baseline(
+  run: Run,
+  variant: 'sequential' | 'ansible',
+  farm: Farm,
+  hosts: FarmHost[],
+): Promise<BaselineResult> {
+  return scoped(run, async (cleanup) => {
+    say(`${variant}: ${hosts.length} printers, each building its own firmware`);
     const abort = new AbortController();
     cleanup.add(`the ${variant} run`, async () => abort.abort());
     const result = await (variant === 'sequential' ? runSequential : runAnsible)(farm, {
       target: TARGET,
       signal: abort.signal,
       timeoutMs: ROLLOUT_TIMEOUT_MS,
+      hosts,
     });
     for (const host of result.perHost)
       if (!host.verified) run.failures.push(`${variant}: ${host.host}: ${host.problems.join('; ')}`);
@@ -241,13 +313,26 @@ function distinctKconfigs(hosts: readonly FarmHost[]): number {
 
 async function rolloutSection(run: Run): Promise<void> {
   const { printers, concurrency, only } = run.options;
-  const lockstep = await lockstepRollout(run, 'lockstep', {
-    printers,
-    concurrency,
-    workerConcurrency: concurrency,
-    buildHost: true,
-    profile: 'mixed',
-  });
+  const baselines: Partial<Record<'ansible' | 'sequential', BaselineResult>> = {};
+  // The baselines run on the same farm, each after a reset to FROM; on a fresh farm if a reset fails.
+  const onSameFarm = async (fleet: LockstepFleet): Promise<void> => {
+    if (!only.has('rollout')) return;
+    for (const variant of ['ansible', 'sequential'] as const) {
+      if (run.interrupted) return;
+      if (await resetToFrom(run, fleet))
+        baselines[variant] = await baseline(run, variant, fleet.farm, fleet.printers);
+      else {
+        run.notes.push(`the reset to ${FROM} before ${variant} failed: ${variant} ran on a fresh farm`);
+        baselines[variant] = await baselineOnFreshFarm(run, variant);
+      }
+    }
+  };
+  const lockstep = await lockstepRollout(
+    run,
+    'lockstep',
+    { printers, concurrency, workerConcurrency: concurrency, buildHost: true, profile: 'mixed' },
+    onSameFarm,
+  );
   run.raw['lockstep'] = lockstep;
   run.summary['lockstepMs'] = lockstep.wallMs;
   run.summary['idealMs'] = lockstep.idealMs;
@@ -258,17 +343,17 @@ async function rolloutSection(run: Run): Promise<void> {
     run.summary['overheadMsPerPrinter'] = median(overheads);
     run.raw['overheadMsByPrinter'] = Object.fromEntries(lockstep.printers.map((p) => [p.host, p.overheadMs]));
   }
-  if (!only.has('rollout')) return;
-  if (run.interrupted) return;
-  const ansible = await baseline(run, 'ansible');
-  run.raw['ansible'] = ansible;
-  run.summary['ansibleMs'] = ansible.wallMs;
-  run.summary['ratioVsAnsible'] = lockstep.wallMs / ansible.wallMs;
-  if (run.interrupted) return;
-  const sequential = await baseline(run, 'sequential');
-  run.raw['sequential'] = sequential;
-  run.summary['sequentialMs'] = sequential.wallMs;
-  run.summary['speedupVsSequential'] = sequential.wallMs / lockstep.wallMs;
+  const { ansible, sequential } = baselines;
+  if (ansible) {
+    run.raw['ansible'] = ansible;
+    run.summary['ansibleMs'] = ansible.wallMs;
+    run.summary['ratioVsAnsible'] = lockstep.wallMs / ansible.wallMs;
+  }
+  if (sequential) {
+    run.raw['sequential'] = sequential;
+    run.summary['sequentialMs'] = sequential.wallMs;
+    run.summary['speedupVsSequential'] = sequential.wallMs / lockstep.wallMs;
+  }
 }
 
 /** Three board Kconfigs: the Linux MCU (on every printer), an STM32F446 on USB, an STM32G0B1 CAN toolboard. */
@@ -395,7 +480,7 @@ async function main(argv: string[]): Promise<number> {
     missing: {},
     failures: [],
     notes: [
-      'Each variant runs on a fresh farm of the same profile (the simulator has no firmware reset; a rollback would cost a rollout), all started at v0.12.0.',
+      'The rollout variants share one farm: Lockstep first, then each baseline after the printers were brought back to v0.12.0 by a Lockstep downgrade (not timed), checked on the hardware.',
       'The Lockstep rollout runs without a canary (--canary 0), as the baselines and the ideal have none.',
       `Times are at time scale ${options.timeScale} of a Raspberry Pi 4; orchestration time is not scaled.`,
     ],
@@ -471,6 +556,7 @@ async function main(argv: string[]): Promise<number> {
     sectionMs,
     raw: run.raw,
   };
+  if (run.interrupted) return 130;
   if (options.out) writeFileSync(options.out, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nLockstep fleet bench (time scale ${options.timeScale}; ratios at that scale)`);
   console.log(summaryTable(run.summary, run.missing));

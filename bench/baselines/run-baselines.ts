@@ -41,6 +41,8 @@ export interface BaselineOptions {
   onOutput?: (line: string) => void;
   /** Lets a caller abort the run: the script or playbook is killed. */
   signal?: AbortSignal;
+  /** The hosts to update (every host of the farm when not given; a farm may also hold a build host). */
+  hosts?: FarmHost[];
 }
 
 /** How one board is flashed, as update-printer.sh and flash-mcu.yml take it. */
@@ -141,7 +143,7 @@ async function runBaseline(
 ): Promise<BaselineResult> {
   const target = options.target ?? DEFAULT_TARGET;
   if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(target)) throw new Error(`target: not a Klipper ref: ${target}`);
-  const hosts = farm.hosts;
+  const hosts = options.hosts ?? farm.hosts;
   const plans = hosts.map((host) => ({ host, mcus: baselineMcus(host) }));
   if (variant === 'ansible') await ensureAnsible(options.onOutput);
   const expectedVersion = await describe(farm, target);

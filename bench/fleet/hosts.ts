@@ -17,8 +17,9 @@ export function auditSince(host: FarmHost, marks: Map<string, number>): AuditEnt
 }
 
 /**
- * The time the host spent inside SSH commands: the union of each session's command-to-exit
- * interval (sessions that overlap count once).
+ * The time the host spent inside commands: the union of each session's command-to-exit interval.
+ * A session during which other commands started and ended (a command agent's own session, which
+ * carries the commands it runs) is transport, not a command, and is left out.
  */
 export function commandMs(audit: readonly AuditEntry[]): number {
   const starts = new Map<unknown, number>();
@@ -31,10 +32,14 @@ export function commandMs(audit: readonly AuditEntry[]): number {
       starts.delete(entry.session);
     }
   }
-  intervals.sort((a, b) => a[0] - b[0]);
+  const commands = intervals.filter(
+    ([from, to], i) =>
+      !intervals.some(([f, t], j) => j !== i && f >= from && t <= to && (f > from || t < to)),
+  );
+  commands.sort((a, b) => a[0] - b[0]);
   let total = 0;
   let end = -Infinity;
-  for (const [from, to] of intervals) {
+  for (const [from, to] of commands) {
     if (to <= end) continue;
     total += to - Math.max(from, end);
     end = to;

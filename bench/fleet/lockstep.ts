@@ -85,14 +85,19 @@ export interface LockstepRollout {
   jobMs: Map<string, number>;
 }
 
-/** `fleetctl rollout create --to TARGET --canary 0 --concurrency N --wait`, timed; the rollout as the API ends it. */
+/** `fleetctl rollout create --to TARGET --canary 0 --concurrency N [FLAGS] --wait`, timed; the rollout as the API ends it. */
 export async function rollOut(
   services: LockstepServices,
   target: string,
   concurrency: number,
   timeoutMs: number,
+  extraFlags: readonly string[] = [],
 ): Promise<LockstepRollout> {
-  const command = `rollout create --to ${target} --canary 0 --concurrency ${concurrency} --wait`;
+  const command = [
+    `rollout create --to ${target} --canary 0 --concurrency ${concurrency}`,
+    ...extraFlags,
+    '--wait',
+  ].join(' ');
   const started = Date.now();
   await services.fleetctl.expect(0, command, timeoutMs);
   const wallMs = Date.now() - started;

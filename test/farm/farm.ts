@@ -279,6 +279,8 @@ export class Farm {
           : createKlipperUpstream(record.upstream),
         createKatapultUpstream(join(dir, 'katapult.git')),
         network.createBridge(),
+        // The host's `timeout`, which audits every command the worker's agent runs (host-tools/timeout.c).
+        run('cc', ['-O2', '-Wall', '-o', join(dir, 'timeout'), join(HOST_TOOLS, 'timeout.c')]),
       ]);
       writeUserDatabase(dir);
       // Hosts fetch from these as their own user; git refuses repositories owned by someone else.
@@ -581,6 +583,8 @@ async function startHost(
   for (const tool of ['service', 'ip', 'lsusb', 'dfu-util', 'uname']) {
     symlinkSync(join(tools, 'bin', tool), join(hostDir, 'usr-local-bin', tool));
   }
+  copyFileSync(join(farm.dir, 'timeout'), join(hostDir, 'usr-local-bin', 'timeout'));
+  chmodSync(join(hostDir, 'usr-local-bin', 'timeout'), 0o755);
   writeSystemFiles(hostDir, spec);
   // A stock Debian host has an ed25519 and an ecdsa key (and offers ed25519 first).
   const hostKeys = [join(hostDir, 'ssh_host_ed25519_key'), join(hostDir, 'ssh_host_ecdsa_key')];

@@ -10,6 +10,8 @@ const REQUIRED = [
   '/usr/bin/git',
   '/usr/bin/python3',
   '/usr/bin/make',
+  // The hosts' auditing `timeout` (host-tools/timeout.c) is compiled when a farm comes up.
+  '/usr/bin/cc',
   // Klipper's rp2040_flash helper builds against libusb-1.0 found by pkg-config.
   '/usr/bin/pkg-config',
   '/usr/include/libusb-1.0/libusb.h',
@@ -19,7 +21,7 @@ const REQUIRED = [
 
 let checked = false;
 
-/** The farm needs OpenSSH's server, git, make and python3 on the machine; installs them if missing. */
+/** The farm needs OpenSSH's server, git, make, a C compiler and python3 on the machine; installs them if missing. */
 export async function ensureSystemPackages(): Promise<void> {
   if (checked) return;
   if (REQUIRED.some((path) => !existsSync(path))) {

@@ -1,6 +1,6 @@
-import type { ClientChannel, ServerHostKeyAlgorithm, SFTPWrapper } from 'ssh2';
+import type { ServerHostKeyAlgorithm, SFTPWrapper } from 'ssh2';
 import { NodeSSH } from 'node-ssh';
-import { shellQuote } from './shell-quote';
+import { RemoteAgent } from './remote-agent';
 
 export interface SshTarget {
   address: string;
@@ -38,6 +38,8 @@ export class SshConnectionError extends Error {
 }
 
 const KILL_GRACE_SECONDS = 5;
+/** How long the command agent may take to start and greet. */
+const AGENT_START_TIMEOUT_MS = 15_000;
 
 /**
  * The host key algorithms to offer for a pinned key line: only the pinned key's own, so a host
@@ -55,11 +57,6 @@ export interface SshSessionOptions {
   guard?: () => void;
 }
 
-/**
- * One SSH connection to a printer host (node-ssh). Every command runs under coreutils `timeout`
- * on the host and under a local timer, so a hung tool is killed and reported (I5). The private
- * key is passed in and kept only inside the ssh client.
- */
 /** An SFTP transfer failed on a connection that is still up (disk full, a bad path). */
 export class SftpError extends Error {
   constructor(message: string) {
@@ -68,8 +65,15 @@ export class SftpError extends Error {
   }
 }
 
+/**
+ * One SSH connection to a printer host (node-ssh). Commands go to one command agent on the host
+ * over one channel (remote-agent.py), not a channel and login shell each. Every command runs
+ * under coreutils `timeout` on the host and under a local timer, so a hung tool is killed and
+ * reported (I5). The private key is passed in and kept only inside the ssh client.
+ */
 export class SshSession {
   private closed = false;
+  private agent?: Promise<RemoteAgent>;
   /** Milliseconds spent waiting for commands on the host. */
   remoteMs = 0;
 
@@ -130,39 +134,52 @@ export class SshSession {
     this.guard();
     if (!this.connected) throw new SshConnectionError(`connection to ${this.target.address} is closed`);
     const seconds = Math.max(1, Math.ceil(options.timeoutSeconds));
-    const wrapped = `timeout -k ${KILL_GRACE_SECONDS} ${seconds} sh -c ${shellQuote(command)}`;
     const started = Date.now();
-    let channel: ClientChannel | undefined;
-    let localTimeout = false;
-    const timer = setTimeout(
-      () => {
-        localTimeout = true;
-        channel?.close();
-      },
-      (seconds + KILL_GRACE_SECONDS + 5) * 1000,
-    );
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const result = await this.ssh.execCommand(wrapped, {
-        stdin: options.stdin,
-        noTrim: true,
-        onChannel: (c) => {
-          channel = c;
-        },
+      const agent = await this.commandAgent();
+      const { id, result } = agent.run(command, seconds, KILL_GRACE_SECONDS, options.stdin);
+      const deadline = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), (seconds + KILL_GRACE_SECONDS + 5) * 1000);
       });
+      const outcome = await Promise.race([result, deadline]);
       const durationMs = Date.now() - started;
       this.remoteMs += durationMs;
-      if (!localTimeout && result.code === null && !this.connected) {
-        throw new SshConnectionError(`connection to ${this.target.address} dropped while running a command`);
+      if (outcome === 'timeout') {
+        agent.kill(id);
+        return { code: null, stdout: '', stderr: '', durationMs, timedOut: true };
       }
-      const timedOut = localTimeout || result.code === 124 || result.code === 137;
-      return { code: result.code, stdout: result.stdout, stderr: result.stderr, durationMs, timedOut };
+      const timedOut = outcome.code === 124 || outcome.code === 137;
+      return { ...outcome, durationMs, timedOut };
     } catch (error) {
-      this.remoteMs += Date.now() - started;
       if (error instanceof SshConnectionError) throw error;
+      if (!this.connected)
+        throw new SshConnectionError(`connection to ${this.target.address} dropped while running a command`);
       throw new SshConnectionError(`command on ${this.target.address} failed: ${(error as Error).message}`);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** The connection's command agent, started on first use and again after it was lost. */
+  private commandAgent(): Promise<RemoteAgent> {
+    if (this.agent) {
+      const current = this.agent;
+      return current.then((agent) => {
+        if (agent.alive) return agent;
+        if (this.agent === current) this.agent = undefined;
+        return this.commandAgent();
+      });
+    }
+    const connection = this.ssh.connection;
+    if (!connection)
+      return Promise.reject(new SshConnectionError(`connection to ${this.target.address} is closed`));
+    const starting = RemoteAgent.start(connection, AGENT_START_TIMEOUT_MS);
+    this.agent = starting;
+    starting.catch(() => {
+      if (this.agent === starting) this.agent = undefined;
+    });
+    return starting;
   }
 
   /**
@@ -223,6 +240,10 @@ export class SshSession {
 
   dispose(): void {
     this.closed = true;
+    void this.agent?.then(
+      (agent) => agent.close(),
+      () => undefined,
+    );
     this.ssh.dispose();
   }
 }

@@ -11,7 +11,7 @@ export type SettleAfter = 'no-run' | 'run-ok' | 'run-failed';
 export const REBOOT_WINDOW_MS = 20_000;
 /** A board no run just touched stays where it is: a few looks are enough. */
 export const LOOK_WINDOW_MS = 2_000;
-export const SETTLE_POLL_MS = 500;
+export const SETTLE_POLL_MS = 200;
 
 /**
  * How the last run ended, as far as waiting goes. A run that exited non-zero (or has no exit

@@ -5,7 +5,7 @@ import { UpdateFailure } from '../errors';
 import type { RunInstance, UpdateRun } from '../update-run';
 import type { Step } from './step';
 
-const READY_POLL_MS = 500;
+const READY_POLL_MS = 200;
 
 /** Waits until Klippy leaves `startup`; its state and message then, or the last seen at the deadline. */
 async function waitForKlippy(

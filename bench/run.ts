@@ -419,7 +419,7 @@ async function apiSection(run: Run): Promise<void> {
 }
 
 /** The worker's job concurrency can go no higher (LOCKSTEP_WORKER_CONCURRENCY's limit). */
-const WORKER_MAX_CONCURRENCY = 64;
+const WORKER_MAX_CONCURRENCY = 256;
 
 async function rssSection(run: Run): Promise<void> {
   const sessions = 100;

@@ -1,5 +1,5 @@
-import { Farm, type AuditEntry } from '@lockstep/farm';
-import { AGENT_COMMAND } from '../apps/worker/src/host/remote-agent';
+import { Farm } from '@lockstep/farm';
+import { hostCommands } from './fleet/hosts';
 import { printerJob, UpdateQueue, WorkerProcess } from '../test/e2e/harness';
 
 /**
@@ -11,34 +11,6 @@ import { printerJob, UpdateQueue, WorkerProcess } from '../test/e2e/harness';
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-/**
- * The time the host spent inside commands: the union of every command's start-to-exit on the
- * host (commands may overlap), leaving out the worker's command agent, which holds the session
- * the commands run in rather than being one.
- */
-function hostCommandMs(audit: AuditEntry[], since: number): { ms: number; commands: number } {
-  const starts = new Map<unknown, number>();
-  const spans: [number, number][] = [];
-  for (const entry of audit) {
-    if (entry.seq <= since) continue;
-    if (entry.event === 'command' && entry.command !== AGENT_COMMAND)
-      starts.set(entry.session, Date.parse(entry.time));
-    if (entry.event === 'command-exit' && starts.has(entry.session)) {
-      spans.push([starts.get(entry.session)!, Date.parse(entry.time)]);
-      starts.delete(entry.session);
-    }
-  }
-  spans.sort((a, b) => a[0] - b[0]);
-  let ms = 0;
-  let end = -Infinity;
-  for (const [from, to] of spans) {
-    if (to <= end) continue;
-    ms += to - Math.max(from, end);
-    end = to;
-  }
-  return { ms, commands: spans.length };
 }
 
 async function main(): Promise<void> {
@@ -61,7 +33,7 @@ async function main(): Promise<void> {
       const wallMs = Date.now() - started;
       if (result.outcome !== 'updated')
         throw new Error(`update ended ${result.outcome}: ${result.needsAttention?.reason}`);
-      const onHost = hostCommandMs(host.audit(), since);
+      const onHost = hostCommands(host.audit().filter((e) => e.seq > since));
       results.push({
         wallMs,
         jobMs: result.timings.totalMs,

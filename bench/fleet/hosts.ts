@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import type { AuditEntry, Farm, FarmHost, HostSnapshot } from '@lockstep/farm';
+import { AGENT_COMMAND } from '../../apps/worker/src/host/remote-agent';
 
 /**
  * What the bench reads from the simulated hosts themselves: their audit logs (commands, builds,
@@ -17,34 +18,36 @@ export function auditSince(host: FarmHost, marks: Map<string, number>): AuditEnt
 }
 
 /**
- * The time the host spent inside commands: the union of each session's command-to-exit interval.
- * A session during which other commands started and ended (a command agent's own session, which
- * carries the commands it runs) is transport, not a command, and is left out.
+ * The time the host spent inside commands: the union of each command's start-to-exit on the host
+ * (commands may overlap), leaving out the worker's command agent (AGENT_COMMAND), whose session
+ * carries the commands it runs rather than being one.
  */
 export function commandMs(audit: readonly AuditEntry[]): number {
+  return hostCommands(audit).ms;
+}
+
+/** commandMs and how many commands it covers. */
+export function hostCommands(audit: readonly AuditEntry[]): { ms: number; commands: number } {
   const starts = new Map<unknown, number>();
   const intervals: [number, number][] = [];
   for (const entry of audit) {
-    if (entry.event === 'command') starts.set(entry.session, Date.parse(entry.time));
+    if (entry.event === 'command' && entry.command !== AGENT_COMMAND)
+      starts.set(entry.session, Date.parse(entry.time));
     const start = starts.get(entry.session);
     if (entry.event === 'command-exit' && start !== undefined) {
       intervals.push([start, Date.parse(entry.time)]);
       starts.delete(entry.session);
     }
   }
-  const commands = intervals.filter(
-    ([from, to], i) =>
-      !intervals.some(([f, t], j) => j !== i && f >= from && t <= to && (f > from || t < to)),
-  );
-  commands.sort((a, b) => a[0] - b[0]);
-  let total = 0;
+  intervals.sort((a, b) => a[0] - b[0]);
+  let ms = 0;
   let end = -Infinity;
-  for (const [from, to] of commands) {
+  for (const [from, to] of intervals) {
     if (to <= end) continue;
-    total += to - Math.max(from, end);
+    ms += to - Math.max(from, end);
     end = to;
   }
-  return total;
+  return { ms, commands: intervals.length };
 }
 
 /** Each finished build's duration (build-start to build, in order). */

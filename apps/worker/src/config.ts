@@ -8,7 +8,7 @@ const schema = z.object({
     .default('lockstep'),
   /** The SSH private key the worker logs in to printer hosts with (never in job data or logs). */
   LOCKSTEP_SSH_KEY_FILE: z.string().min(1),
-  LOCKSTEP_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  LOCKSTEP_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
   /** Firmware builds run at once by this worker (each holds a build host busy for minutes). */
   LOCKSTEP_BUILD_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(1),
   LOCKSTEP_LEASE_TTL_MS: z.coerce.number().int().min(1000).default(30_000),

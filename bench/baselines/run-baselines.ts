@@ -11,6 +11,7 @@ import {
 } from '@lockstep/farm';
 import { klipperSerialPath } from '../../test/farm/hostd/home';
 import { hostKeyLine } from '../../test/e2e/harness';
+import { describeRef } from '../fleet/hosts';
 
 /**
  * The updates an operator runs without Lockstep, against a running farm: Klipper's manual
@@ -146,7 +147,7 @@ async function runBaseline(
   const hosts = options.hosts ?? farm.hosts;
   const plans = hosts.map((host) => ({ host, mcus: baselineMcus(host) }));
   if (variant === 'ansible') await ensureAnsible(options.onOutput);
-  const expectedVersion = await describe(farm, target);
+  const expectedVersion = describe(farm, target);
   const work = mkdtempSync(join(tmpdir(), `lockstep-baseline-${variant}-`));
   try {
     const knownHosts = join(work, 'known_hosts');
@@ -354,26 +355,15 @@ function ansibleReport(lines: string[]): Map<string, boolean> {
   return report;
 }
 
-/** `git describe --always --tags --long` of the target in the farm's Klipper origin: what klippy and every MCU will report. */
-async function describe(farm: Farm, target: string): Promise<string> {
-  const { code, lines } = await runCommand(
-    [
-      'git',
-      '-c',
-      'safe.directory=*',
-      '--git-dir',
-      farm.record.upstream,
-      'describe',
-      '--always',
-      '--tags',
-      '--long',
-      `${target}^{commit}`,
-    ],
-    process.env,
-    { timeoutMs: 30_000 },
-  );
-  if (code !== 0) throw new Error(`target ${target} is not in the farm's Klipper origin: ${lines.join(' ')}`);
-  return lines[0]!.trim();
+/** What klippy and every MCU will report at the target (describeRef), or why the target is not there. */
+function describe(farm: Farm, target: string): string {
+  try {
+    return describeRef(farm, target);
+  } catch (error) {
+    throw new Error(`target ${target} is not in the farm's Klipper origin: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
 }
 
 /** Debian's ansible-core, installed when ansible-playbook is missing (apt-get update only if the install fails). */

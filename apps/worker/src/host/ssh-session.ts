@@ -144,7 +144,6 @@ export class SshSession {
       });
       const outcome = await Promise.race([result, deadline]);
       const durationMs = Date.now() - started;
-      this.remoteMs += durationMs;
       if (outcome === 'timeout') {
         agent.kill(id);
         return { code: null, stdout: '', stderr: '', durationMs, timedOut: true };
@@ -158,6 +157,7 @@ export class SshSession {
       throw new SshConnectionError(`command on ${this.target.address} failed: ${(error as Error).message}`);
     } finally {
       clearTimeout(timer);
+      this.remoteMs += Date.now() - started;
     }
   }
 

@@ -347,6 +347,29 @@ describe('lockstep_probe.py identify --serial', () => {
     );
   });
 
+  it('with --wait, tries again until a board coming back answers', async () => {
+    const responder = McuProtocolResponder.fromDictionary(STM32_DICTIONARY);
+    // The board re-enumerates: its by-id link appears only after the probe started.
+    const probe = runProbe(['identify', '--serial', link, '--timeout', '2', '--wait', '15']);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await device(mcu(responder));
+
+    const run = await probe;
+
+    expect(run.code).toBe(0);
+    expect(run.json).toMatchObject({ version: VERSION, app: 'Klipper' });
+  });
+
+  it('with --wait, reports the last failure once the wait is over', async () => {
+    const missing = join(dir.path, 'serial', 'by-id', 'usb-Klipper_rp2040_E66-if00');
+
+    const run = await runProbe(['identify', '--serial', missing, '--wait', '0.3']);
+
+    expect(run.code).toBe(1);
+    expect(run.json.error).toContain(`Serial device ${missing} does not exist`);
+    expect(run.elapsedMs).toBeGreaterThanOrEqual(250);
+  });
+
   it('refuses a file that is not a tty', async () => {
     const file = join(dir.path, 'printer.cfg');
     writeFileSync(file, '[mcu]\n');

@@ -152,3 +152,102 @@ describe('lockstep_probe.py moonraker', () => {
     expect(seen).toEqual([]);
   });
 });
+
+describe('lockstep_probe.py klippy-wait', () => {
+  let server: Server;
+  let port: number;
+  /** The answers to GET /printer/info, in turn; the last one repeats. */
+  let answers: [number, unknown][];
+  let requests = 0;
+
+  beforeEach(async () => {
+    requests = 0;
+    server = createServer((req, res) => {
+      if (req.url !== '/printer/info' || req.method !== 'GET') {
+        res.writeHead(404).end();
+        return;
+      }
+      const [status, body] = answers[Math.min(requests, answers.length - 1)]!;
+      requests++;
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+
+  afterEach(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const info = (state: string, message = '') => ({ result: { state, state_message: message } });
+  const wait = (...extra: string[]) =>
+    runProbe(['klippy-wait', '--port', String(port), '--interval', '0.02', ...extra]);
+
+  it('asks until Klippy has left startup, on the host, and answers the last reply', async () => {
+    answers = [
+      [503, { error: { code: 503, message: 'Klippy Host not connected' } }],
+      [200, info('startup', 'Printer is not ready')],
+      [200, info('disconnected')],
+      [200, info('ready', 'Printer is ready')],
+    ];
+
+    const run = await wait();
+
+    expect(run.code).toBe(0);
+    expect(run.json).toEqual({ status: 200, body: info('ready', 'Printer is ready'), polls: 4 });
+    expect(requests).toBe(4);
+  });
+
+  it('ends at an error state too: Klippy has settled, not become ready', async () => {
+    answers = [[200, info('error', "mcu 'ebb36': Unable to connect")]];
+
+    const run = await wait();
+
+    expect(run.json).toEqual({
+      status: 200,
+      body: info('error', "mcu 'ebb36': Unable to connect"),
+      polls: 1,
+    });
+  });
+
+  it('ends at once when Moonraker refuses the request', async () => {
+    answers = [[401, { error: { code: 401, message: 'Unauthorized' } }]];
+
+    const run = await wait();
+
+    expect(run.code).toBe(0);
+    expect(run.json).toMatchObject({ status: 401, polls: 1 });
+  });
+
+  it('answers the last reply at its timeout', async () => {
+    answers = [[200, info('startup', 'Printer is not ready')]];
+
+    const run = await wait('--timeout', '0.3');
+
+    expect(run.code).toBe(0);
+    expect(run.json).toMatchObject({ status: 200, body: info('startup', 'Printer is not ready') });
+    expect(run.json.polls).toBeGreaterThan(1);
+    expect(run.json.polls).toBe(requests);
+  });
+
+  it("fails with Moonraker's error when it never answered", async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    server = createServer();
+    server.listen(0, '127.0.0.1'); // closed again in afterEach
+
+    const run = await wait('--timeout', '0.2');
+
+    expect(run.code).toBe(1);
+    expect(run.json.error).toContain(`Moonraker is not answering on 127.0.0.1:${port}`);
+  });
+
+  it('treats a bad interval as a usage error', async () => {
+    const run = await runProbe(['klippy-wait', '--interval', '0']);
+
+    expect(run.code).toBe(2);
+    expect(run.json.error).toContain('0 is outside 0.01..10.0');
+  });
+});

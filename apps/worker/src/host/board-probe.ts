@@ -28,6 +28,8 @@ export interface McuIdentity {
 
 /** A running Klipper MCU answers identify within milliseconds; a silent one should cost little. */
 const IDENTIFY_TIMEOUT = '2';
+/** A command that waits for identify also has the last try's timeout and the start of Python. */
+const IDENTIFY_COMMAND_SECONDS = 10;
 
 /**
  * Looks at one board without changing it: Klipper's identify (serial, or CAN with the node id
@@ -51,7 +53,18 @@ export class BoardProbe {
       : ['--interface', iface];
   }
 
-  async identify(step: UpdateStep, mcu: ValidatedMcu): Promise<McuIdentity> {
+  /**
+   * Klipper's identify of the board. `waitSeconds`: keep trying on the host until it answers or
+   * that long has passed (a board coming back from a flash), in one command.
+   */
+  async identify(step: UpdateStep, mcu: ValidatedMcu, waitSeconds = 0): Promise<McuIdentity> {
+    const wait =
+      waitSeconds > 0
+        ? {
+            args: ['--wait', String(waitSeconds)],
+            timeoutSeconds: Math.ceil(waitSeconds) + IDENTIFY_COMMAND_SECONDS,
+          }
+        : { args: [], timeoutSeconds: undefined };
     if (mcu.canbusUuid) {
       const nodeId = this.nodeIds.get(mcu.name) ?? CAN_NODE_ID_FIRST;
       return this.probe.run<McuIdentity>(
@@ -65,22 +78,31 @@ export class BoardProbe {
           String(nodeId),
           '--timeout',
           IDENTIFY_TIMEOUT,
+          ...wait.args,
         ],
-        { mcu: mcu.name },
+        { mcu: mcu.name, timeoutSeconds: wait.timeoutSeconds },
       );
     }
     return this.probe.run<McuIdentity>(
       step,
-      ['identify', '--serial', mcu.serial!, '--timeout', IDENTIFY_TIMEOUT],
-      { mcu: mcu.name },
+      ['identify', '--serial', mcu.serial!, '--timeout', IDENTIFY_TIMEOUT, ...wait.args],
+      { mcu: mcu.name, timeoutSeconds: wait.timeoutSeconds },
     );
   }
 
-  /** What the board is doing now. Without a flash method only Klipper is looked for. */
-  async state(step: UpdateStep, mcu: ValidatedMcu, method: FlashMethod | null): Promise<BoardState> {
+  /**
+   * What the board is doing now. Without a flash method only Klipper is looked for.
+   * `waitSeconds`: wait on the host that long for Klipper to answer before looking for a bootloader.
+   */
+  async state(
+    step: UpdateStep,
+    mcu: ValidatedMcu,
+    method: FlashMethod | null,
+    waitSeconds = 0,
+  ): Promise<BoardState> {
     let detail: string;
     try {
-      return { mode: 'app', version: (await this.identify(step, mcu)).version };
+      return { mode: 'app', version: (await this.identify(step, mcu, waitSeconds)).version };
     } catch (error) {
       detail = (error as Error).message;
     }

@@ -85,3 +85,45 @@ describe('MoonrakerClient and Moonraker authorization', () => {
     await expect(client.access()).resolves.toEqual({ kind: 'unreachable' });
   });
 });
+
+describe('MoonrakerClient.waitForKlippy', () => {
+  const info = (state: unknown, message?: unknown) => ({
+    status: 200,
+    body: { result: { state, state_message: message } },
+    polls: 3,
+  });
+
+  it('waits on the host with one probe command, its deadline past the wait', async () => {
+    const { client, asked } = probeOf(() => ({ code: 0, json: info('ready', 'Printer is ready') }));
+
+    await expect(client.waitForKlippy(120)).resolves.toEqual({ state: 'ready', message: 'Printer is ready' });
+    expect(asked).toEqual([['klippy-wait', '--port', '7125', '--timeout', '120']]);
+  });
+
+  it('waits again with the key after a 401', async () => {
+    const { client, asked } = probeOf((withKey) => ({
+      code: 0,
+      json: withKey ? info('error', 'mcu: Unable to connect') : { ...UNAUTHORIZED, polls: 1 },
+    }));
+
+    await expect(client.waitForKlippy(0.4)).resolves.toEqual({
+      state: 'error',
+      message: 'mcu: Unable to connect',
+    });
+    expect(asked).toEqual([
+      ['klippy-wait', '--port', '7125', '--timeout', '1'],
+      ['klippy-wait', '--port', '7125', '--api-key-database', DB, '--timeout', '1'],
+    ]);
+  });
+
+  it.each<[string, Reply, unknown]>([
+    ['no state in the answer', { code: 0, json: info(undefined) }, { state: 'startup', message: '' }],
+    ['a state that is not text', { code: 0, json: info(7, ['x']) }, { state: 'startup', message: '' }],
+    ['Klippy not connected (503)', { code: 0, json: { status: 503, body: null } }, null],
+    ['Moonraker never answered', { code: 1, json: { error: 'Moonraker is not answering' } }, null],
+  ])('reads %s as %j', async (_what, reply, expected) => {
+    const { client } = probeOf(() => reply);
+
+    await expect(client.waitForKlippy(5)).resolves.toEqual(expected);
+  });
+});

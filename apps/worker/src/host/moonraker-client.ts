@@ -16,6 +16,24 @@ export interface MoonrakerAnswer<T = unknown> {
 
 type Result<T> = { result?: T };
 
+export interface KlippyState {
+  state: string;
+  message: string;
+}
+
+/** Klippy's state in a `/printer/info` answer; null unless Moonraker answered it with 200. */
+function klippyStateOf(answer: ProbeAnswer): KlippyState | null {
+  if (statusOf(answer) !== 200) return null;
+  const { body } = answer.json as unknown as MoonrakerAnswer<
+    Result<{ state?: unknown; state_message?: unknown }>
+  >;
+  const result = body?.result;
+  return {
+    state: typeof result?.state === 'string' ? result.state : 'startup',
+    message: typeof result?.state_message === 'string' ? result.state_message : '',
+  };
+}
+
 /** Klipper's object name for an MCU: `mcu` or `mcu NAME`. */
 export function mcuObjectName(mcu: string): string {
   return mcu === 'mcu' ? 'mcu' : `mcu ${mcu}`;
@@ -71,16 +89,21 @@ export class MoonrakerClient {
     return { kind: 'allowed', apiKey: this.withApiKey };
   }
 
-  private async send(method: 'GET' | 'POST', path: string): Promise<ProbeAnswer> {
-    const answer = await this.probe.ask(this.probeArgs(method, path));
-    if (this.withApiKey || statusOf(answer) !== 401) return answer;
-    this.withApiKey = true;
-    return this.probe.ask(this.probeArgs(method, path));
+  private send(method: 'GET' | 'POST', path: string): Promise<ProbeAnswer> {
+    return this.withKey((key) => this.probe.ask(['moonraker', method, path, ...this.target(key)]));
   }
 
-  private probeArgs(method: 'GET' | 'POST', path: string): string[] {
-    const args = ['moonraker', method, path, '--port', String(this.port)];
-    return this.withApiKey ? [...args, '--api-key-database', this.apiKeyDatabase] : args;
+  /** Asks once, and again with the API key if Moonraker answered 401 without it. */
+  private async withKey(ask: (apiKey: boolean) => Promise<ProbeAnswer>): Promise<ProbeAnswer> {
+    const answer = await ask(this.withApiKey);
+    if (this.withApiKey || statusOf(answer) !== 401) return answer;
+    this.withApiKey = true;
+    return ask(true);
+  }
+
+  private target(apiKey: boolean): string[] {
+    const args = ['--port', String(this.port)];
+    return apiKey ? [...args, '--api-key-database', this.apiKeyDatabase] : args;
   }
 
   async printActivity(klipperActive: boolean): Promise<PrintActivity> {
@@ -106,16 +129,23 @@ export class MoonrakerClient {
   }
 
   /** Klippy's state and message from `/printer/info`, or null while Moonraker has none to give. */
-  async klippyState(): Promise<{ state: string; message: string } | null> {
-    const answer = await this.tryRequest<Result<{ state?: string; state_message?: string }>>(
-      'GET',
-      '/printer/info',
+  async klippyState(): Promise<KlippyState | null> {
+    return klippyStateOf(await this.send('GET', '/printer/info'));
+  }
+
+  /**
+   * Klippy's state once it has left `startup`, waited for on the host (the probe asks
+   * `/printer/info` every 100 ms) for at most `seconds`: then the last state seen, or null when
+   * Moonraker never gave one.
+   */
+  async waitForKlippy(seconds: number): Promise<KlippyState | null> {
+    const wait = Math.max(1, Math.ceil(seconds));
+    const answer = await this.withKey((key) =>
+      this.probe.ask(['klippy-wait', ...this.target(key), '--timeout', String(wait)], {
+        timeoutSeconds: wait + 15,
+      }),
     );
-    if (answer?.status !== 200) return null;
-    return {
-      state: answer.body?.result?.state ?? 'startup',
-      message: answer.body?.result?.state_message ?? '',
-    };
+    return klippyStateOf(answer);
   }
 
   /** Each MCU's `mcu_version` as Klipper reports it; null for all of them unless Klippy is ready. */

@@ -6,6 +6,7 @@ import importlib
 import json
 import re
 import sys
+import time
 import traceback
 
 from .errors import EXIT_FAILURE, ProbeError, UsageError
@@ -27,6 +28,8 @@ DEFAULT_BAUD = 250000
 NODE_ID_FIRST = 4
 NODE_ID_LAST = 255
 LOCK_TIMEOUT = 10.0
+# identify --wait: the pause between tries while a board comes back (a USB board re-enumerating).
+IDENTIFY_RETRY_PAUSE = 0.05
 
 
 class JsonArgumentParser(argparse.ArgumentParser):
@@ -75,6 +78,7 @@ def build_parser():
     add_identify(commands)
     add_query_can(commands)
     add_moonraker(commands)
+    add_klippy_wait(commands)
     config = commands.add_parser("config-files", help="printer.cfg and every file it includes")
     config.add_argument("--entry", required=True, metavar="PATH", help="printer.cfg")
     add_journal_write(commands)
@@ -116,6 +120,11 @@ def add_identify(commands):
         "among the CAN MCUs of printer.cfg",
     )
     add_timeout(identify, 5.0)
+    identify.add_argument(
+        "--wait", type=number_in(0.0, 600.0, float), default=0.0, metavar="SECONDS",
+        help="try again until the board answers or SECONDS have passed (default 0: once); "
+        "for a board coming back from a flash",
+    )
 
 
 def add_query_can(commands):
@@ -124,18 +133,35 @@ def add_query_can(commands):
     add_timeout(query, 1.0)
 
 
+def add_moonraker_target(parser):
+    parser.add_argument("--port", type=number_in(1, 65535, int), default=7125)
+    parser.add_argument(
+        "--api-key-database", type=checked(FILE_PATH_RE, "an absolute file path of plain characters"),
+        metavar="PATH",
+        help="send Moonraker's API key (X-Api-Key), read from its moonraker-sql.db at PATH",
+    )
+
+
+def add_klippy_wait(commands):
+    wait = commands.add_parser(
+        "klippy-wait",
+        help="ask the local Moonraker for /printer/info until Klippy has left startup",
+    )
+    add_moonraker_target(wait)
+    wait.add_argument(
+        "--interval", type=number_in(0.01, 10.0, float), default=0.1, metavar="SECONDS",
+        help="time between requests (default 0.1)",
+    )
+    add_timeout(wait, 120.0)
+
+
 def add_moonraker(commands):
     moon = commands.add_parser("moonraker", help="one HTTP request to the local Moonraker")
     moon.add_argument("method", type=str.upper, choices=MOONRAKER_METHODS, metavar="METHOD")
     path = checked(HTTP_PATH_RE, "a URL path starting with /")
     moon.add_argument("path", type=path, metavar="PATH")
     moon.add_argument("--body", type=json_value, metavar="JSON")
-    moon.add_argument("--port", type=number_in(1, 65535, int), default=7125)
-    moon.add_argument(
-        "--api-key-database", type=checked(FILE_PATH_RE, "an absolute file path of plain characters"),
-        metavar="PATH",
-        help="send Moonraker's API key (X-Api-Key), read from its moonraker-sql.db at PATH",
-    )
+    add_moonraker_target(moon)
     add_timeout(moon, 10.0)
 
 
@@ -197,14 +223,27 @@ def command(module, function):
 def identify(args):
     check_identify_options(args)
     if args.serial:
-        return command("serial_port", "identify_serial")(args)
-    return command("canbus", "identify_canbus")(args)
+        run = command("serial_port", "identify_serial")
+    else:
+        run = command("canbus", "identify_canbus")
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            return run(args)
+        except UsageError:
+            raise
+        except ProbeError:
+            # The last failure is the answer once the wait is over.
+            if time.monotonic() + IDENTIFY_RETRY_PAUSE >= deadline:
+                raise
+            time.sleep(IDENTIFY_RETRY_PAUSE)
 
 
 COMMANDS = {
     "identify": identify,
     "query-can": command("canbus", "query_can"),
     "moonraker": command("moonraker", "moonraker"),
+    "klippy-wait": command("moonraker", "klippy_wait"),
     "config-files": command("config_files", "config_files"),
     "journal-write": command("journal", "journal_write"),
     "usb-bootloader": command("usb_bootloader", "usb_bootloader"),

@@ -5,21 +5,17 @@ import { UpdateFailure } from '../errors';
 import type { RunInstance, UpdateRun } from '../update-run';
 import type { Step } from './step';
 
-const READY_POLL_MS = 200;
-
-/** Waits until Klippy leaves `startup`; its state and message then, or the last seen at the deadline. */
+/** Waits (on the host) until Klippy leaves `startup`; its state and message then, or the last seen at the deadline. */
 async function waitForKlippy(
   run: UpdateRun,
   instance: RunInstance,
 ): Promise<{ state: string; message: string }> {
-  const deadline = run.clock.now() + run.job.deadlines.readySeconds * 1000;
-  let klippy = { state: 'startup', message: 'Moonraker reported no Klippy state' };
-  while (run.clock.now() < deadline) {
-    klippy = (await instance.moonraker.klippyState()) ?? klippy;
-    if (klippy.state !== 'startup' && klippy.state !== 'disconnected') break;
-    await run.clock.sleep(READY_POLL_MS);
-  }
-  return klippy;
+  return (
+    (await instance.moonraker.waitForKlippy(run.job.deadlines.readySeconds)) ?? {
+      state: 'startup',
+      message: 'Moonraker reported no Klippy state',
+    }
+  );
 }
 
 /**

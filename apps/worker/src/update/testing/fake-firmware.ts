@@ -281,6 +281,19 @@ export class FakeBoards {
     return board;
   }
 
+  /** The probe's identify --wait on the host: time passes there until the board runs Klipper or `ms` are up. */
+  private waitForApp(name: string, ms: number): void {
+    const { clock } = this.host;
+    const deadline = clock.now() + ms;
+    for (;;) {
+      const board = this.board(name);
+      if (board.state.mode === 'app') return;
+      if (!board.later || board.later.at > deadline) break;
+      clock.advanceTo(board.later.at);
+    }
+    clock.advanceTo(deadline);
+  }
+
   /** What the board is doing now (no host call: for the fake's own bookkeeping and assertions). */
   now(name: string): BoardState {
     return this.board(name).state;
@@ -315,8 +328,14 @@ export class FakeBoards {
       : { exists: true, up: true, bitrate };
   }
 
-  async state(_step: UpdateStep, mcu: ValidatedMcu, method: FlashMethod | null): Promise<BoardState> {
+  async state(
+    _step: UpdateStep,
+    mcu: ValidatedMcu,
+    method: FlashMethod | null,
+    waitSeconds = 0,
+  ): Promise<BoardState> {
     this.host.call(`boards.state ${mcu.name}`);
+    if (waitSeconds > 0) this.waitForApp(mcu.name, waitSeconds * 1000);
     const state = this.now(mcu.name);
     if (state.mode === 'app' || state.mode === 'absent') return { ...state };
     if (method === null || bootloaderEvidence(method) === null)

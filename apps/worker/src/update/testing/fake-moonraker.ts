@@ -136,6 +136,25 @@ export class FakeMoonraker {
     return { ...this.klippy };
   }
 
+  /** The probe's wait on the host: time passes there (not in the worker) until Klippy leaves startup or `seconds` are up. */
+  async waitForKlippy(seconds: number): Promise<{ state: string; message: string } | null> {
+    this.host.call(`moonraker${this.tag}.waitForKlippy`);
+    const { klipper } = this;
+    const { clock } = this.host;
+    const deadline = clock.now() + seconds * 1000;
+    if (!this.up || this.statusFor('/printer/info') !== 200 || !klipper.active) {
+      clock.advanceTo(deadline);
+      return null;
+    }
+    const settles = (klipper.startedAt ?? -Infinity) + this.startupMs;
+    if (settles > deadline) {
+      clock.advanceTo(deadline);
+      return { state: 'startup', message: 'Printer is not ready' };
+    }
+    clock.advanceTo(settles);
+    return { ...this.klippy };
+  }
+
   async mcuKconfigs(mcus: readonly string[]): Promise<{
     ready: boolean;
     kconfigs: Record<string, string | null>;

@@ -22,5 +22,6 @@ module.exports = {
     '<rootDir>/{apps,libs,tools}/**/*.spec.ts',
     '<rootDir>/test/farm/**/*.spec.ts',
     '<rootDir>/deploy/**/*.spec.ts',
+    '<rootDir>/bench/**/*.spec.ts',
   ],
 };

@@ -124,7 +124,6 @@ export interface RssSample {
 /** Samples a process's VmHWM and VmRSS (/proc/PID/status) and its established SSH connections until stopped. */
 export function sampleProcess(pid: number, everyMs = 500): { stop: () => Promise<RssSample> } {
   const sample: RssSample = { peakHwmKb: 0, peakRssKb: 0, peakSshConnections: 0, samples: 0 };
-  let busy: Promise<void> = Promise.resolve();
   const once = async (): Promise<void> => {
     try {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -145,13 +144,18 @@ export function sampleProcess(pid: number, everyMs = 500): { stop: () => Promise
       // the process has exited
     }
   };
+  // One sample at a time: a tick while the last one still runs (ss is slow with many
+  // processes) is skipped rather than queued, so stop() never waits for a backlog.
+  let running: Promise<void> | null = null;
   const timer = setInterval(() => {
-    busy = busy.then(once);
+    running ??= once().finally(() => {
+      running = null;
+    });
   }, everyMs);
   return {
     stop: async () => {
       clearInterval(timer);
-      await busy;
+      await running;
       await once();
       return sample;
     },

@@ -44,6 +44,8 @@ describe('npm run bench, on two printers', () => {
       'buildsCentral',
       'buildsPerPrinter',
       'overheadMsPerPrinter',
+      'overheadMsUnderLoad',
+      'lockstepCpuBusy',
     ])
       expect(typeof results[key]).toBe('number');
     // The fleet of the builds section has three board Kconfigs; the build host builds each once.
@@ -51,7 +53,8 @@ describe('npm run bench, on two printers', () => {
     expect(results['buildsCentral']).toBe(3);
     expect(results['buildsPerPrinter']).toBeGreaterThanOrEqual(8);
     const raw = results['raw'] as Record<string, { verified: boolean; perHost?: { verified: boolean }[] }>;
-    for (const variant of ['lockstep', 'sequential', 'ansible']) expect(raw[variant]!.verified).toBe(true);
+    for (const variant of ['lockstep', 'sequential', 'ansible', 'overhead'])
+      expect(raw[variant]!.verified).toBe(true);
     expect(raw['sequential']!.perHost).toHaveLength(2);
     expect(output).toMatch(/^ {2}speedup vs sequential +\S+x +≥ 10 +[✓✗]$/m);
     expect(output).toMatch(/^ {2}builds, built once +3 += distinct profiles +✓$/m);

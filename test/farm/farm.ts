@@ -61,6 +61,13 @@ export interface FarmOptions {
   traits?: Partial<HostTraits>;
   /** How single hosts differ further, by their number in the farm (1 for the first). */
   hostTraits?: Record<number, Partial<HostTraits>>;
+  /**
+   * Run every process of the hosts under SCHED_IDLE (default: as any other process). The hosts
+   * stand for machines with CPUs of their own: so scheduled, the programs that drive them from
+   * this machine (the worker, the API, ssh, Ansible) are never kept waiting by the simulation
+   * when the CPUs are short, however many hosts there are.
+   */
+  idleCpu?: boolean;
 }
 
 export interface FarmHostRecord {
@@ -595,8 +602,9 @@ async function startHost(
 
   const log = openSync(join(hostDir, 'hostd.log'), 'a');
   const child = spawn(
-    'ip',
+    options.idleCpu ? 'chrt' : 'ip',
     [
+      ...(options.idleCpu ? ['--idle', '0', 'ip'] : []),
       'netns',
       'exec',
       namespace,

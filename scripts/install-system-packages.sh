@@ -2,7 +2,7 @@
 # Installs the Debian packages the printer-farm simulator and the tests need, if any is missing,
 # plus the packages named as arguments.
 set -eu
-packages="openssh-server openssh-client sudo iproute2 git make gcc g++ python3 util-linux pkg-config libusb-1.0-0-dev python3-serial $*"
+packages="openssh-server openssh-client sudo iproute2 git make gcc g++ python3 util-linux pkg-config libusb-1.0-0-dev python3-serial zsh $*"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

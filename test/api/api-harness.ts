@@ -85,7 +85,18 @@ export async function startTestApi(
   const databaseUrl =
     options.sharing?.databaseUrl ??
     (backend === 'postgres' ? POSTGRES.replace(/\/[^/]*$/, `/${database}`) : null);
-  if (databaseUrl && !options.sharing) await postgresQuery(POSTGRES, `create database ${database}`);
+  const ownsDatabase = databaseUrl !== null && !options.sharing;
+  /** The data directory and the database this API was given, gone. */
+  const removeData = async (): Promise<void> => {
+    rmSync(dataDir, { recursive: true, force: true });
+    if (ownsDatabase) await postgresQuery(POSTGRES, `drop database if exists ${database} with (force)`);
+  };
+  try {
+    if (ownsDatabase) await postgresQuery(POSTGRES, `create database ${database}`);
+  } catch (error) {
+    await removeData().catch(() => undefined);
+    throw error;
+  }
   const port = await freePort();
   const processEnv = {
     PATH: process.env.PATH,
@@ -95,7 +106,7 @@ export async function startTestApi(
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...env,
   };
-  const { stdout } = await promisify(execFile)(
+  const created = promisify(execFile)(
     process.execPath,
     [
       ...API.flatMap((f, i) => (i === 0 ? ['-r', f] : [f])),
@@ -107,6 +118,10 @@ export async function startTestApi(
     ],
     { cwd: REPO_ROOT, env: processEnv },
   );
+  const { stdout } = await created.catch(async (error: unknown) => {
+    await removeData();
+    throw error;
+  });
   const adminToken = stdout.trim();
   const url = `http://127.0.0.1:${port}`;
   let child: ChildProcess | null = null;
@@ -145,7 +160,12 @@ export async function startTestApi(
     running.kill('SIGTERM');
     return exited;
   };
-  await start();
+  // An API that never came up leaves nothing behind: its caller has no handle to destroy it with.
+  await start().catch(async (error: unknown) => {
+    await stop();
+    await removeData();
+    throw error;
+  });
   return {
     url,
     admin: adminToken,
@@ -179,9 +199,7 @@ export async function startTestApi(
     restart: start,
     destroy: async () => {
       await stop();
-      rmSync(dataDir, { recursive: true, force: true });
-      if (databaseUrl && !options.sharing)
-        await postgresQuery(POSTGRES, `drop database if exists ${database} with (force)`);
+      await removeData();
     },
   };
 }

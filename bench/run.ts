@@ -76,10 +76,7 @@ async function farmUp(
 ): Promise<{ farm: Farm; mbPerHost: number; upMs: number }> {
   const before = memAvailableMb();
   const started = Date.now();
-  // Each simulated host stands for a Raspberry Pi with CPUs of its own: the side that drives them
-  // (Lockstep's worker and API, the ssh loop, Ansible's controller) comes first on this machine's
-  // CPUs, for every variant alike.
-  const farm = await Farm.up({ ...options, ...run.timing, idleCpu: true });
+  const farm = await Farm.up({ ...options, ...run.timing, idleCpu: run.options.hostCpu === 'idle' });
   cleanup.add(`farm ${farm.id}`, () => farm.down());
   const upMs = Date.now() - started;
   const mbPerHost = Math.max(0, (before - memAvailableMb()) / farm.hosts.length);
@@ -541,7 +538,9 @@ async function main(argv: string[]): Promise<number> {
       'The rollout variants share one farm: Lockstep first, then each baseline after the printers were brought back to v0.12.0 by a Lockstep downgrade (not timed), checked on the hardware.',
       'The Lockstep rollout runs without a canary (--canary 0), as the baselines and the ideal have none.',
       `Times are at time scale ${options.timeScale} of a Raspberry Pi 4; orchestration time is not scaled.`,
-      'The simulated hosts run under SCHED_IDLE: they stand for machines of their own, so what drives them from this machine (worker, API, ssh, Ansible) comes first on its CPUs, for every variant.',
+      options.hostCpu === 'idle'
+        ? 'The simulated hosts run under SCHED_IDLE (--host-cpu idle): what drives them from this machine (worker, API, ssh, Ansible) comes first on its CPUs, for every variant.'
+        : "The simulated hosts share this machine's CPUs with what drives them (worker, API, ssh, Ansible), as any process does (--host-cpu shared).",
     ],
   };
   for (const [signal, code] of [
@@ -598,6 +597,7 @@ async function main(argv: string[]): Promise<number> {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     timeScale: options.timeScale,
+    hostCpu: options.hostCpu,
     printers: options.printers,
     concurrency: options.concurrency,
     sections: [...options.only],

@@ -8,12 +8,14 @@ export interface BenchOptions {
   scalePrinters: number;
   scaleConcurrency: number;
   timeScale: number;
+  /** How the simulated hosts are scheduled on this machine's CPUs: as any process, or under SCHED_IDLE. */
+  hostCpu: 'shared' | 'idle';
   only: Set<Section>;
 }
 
 export const USAGE = [
   'npm run bench -- [--out FILE] [--printers N] [--concurrency N] [--scale-printers N]',
-  '                 [--time-scale F] [--only rollout,builds,overhead,api,rss,scale]',
+  '                 [--time-scale F] [--host-cpu shared|idle] [--only rollout,builds,overhead,api,rss,scale]',
 ].join('\n');
 
 function whole(name: string, value: string, min: number, max: number): number {
@@ -32,6 +34,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     scalePrinters: 96,
     scaleConcurrency: 24,
     timeScale: 0.1,
+    hostCpu: 'shared',
     only: new Set(SECTIONS),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -59,6 +62,11 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         options.timeScale = f;
         break;
       }
+      case '--host-cpu':
+        if (value !== 'shared' && value !== 'idle')
+          throw new Error(`--host-cpu: expected shared or idle, got ${value}`);
+        options.hostCpu = value;
+        break;
       case '--only': {
         const names = value.split(',').filter(Boolean);
         const unknown = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));

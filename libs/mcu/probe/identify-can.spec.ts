@@ -203,6 +203,84 @@ describe('lockstep_probe.py on a CAN bus (simulator socket)', () => {
     });
   });
 
+  describe('identify-all', () => {
+    const board = (uuid: CanbusUuid, nodeId: number): string =>
+      JSON.stringify({ canbus_uuid: uuid, can_socket: socketPath, node_id: nodeId });
+
+    it('asks every board in one run, in order, each with its own node id; a silent one is an error in its place', async () => {
+      const ebb = node(EBB36, 'klipper', firmware('v0.13.0-730-g84104bbbd', 'stm32g0b1xx'));
+      const sb = node(SB2209, 'klipper', firmware('v0.12.0-1-g0000000', 'rp2040'));
+
+      const run = await runProbe([
+        'identify-all',
+        '--timeout',
+        '0.5',
+        '--board',
+        board(EBB36, 4),
+        '--board',
+        board(RUNNING_BOARD, 5),
+        '--board',
+        board(SB2209, 6),
+      ]);
+
+      expect(run.code).toBe(0);
+      const boards = run.json.boards as Record<string, unknown>[];
+      expect(boards).toHaveLength(3);
+      expect(boards[0]).toMatchObject({ version: 'v0.13.0-730-g84104bbbd', mcu: 'stm32g0b1xx' });
+      expect(boards[1]).toEqual({ error: expect.stringContaining(`canbus_uuid ${RUNNING_BOARD}`) });
+      expect(boards[2]).toMatchObject({ version: 'v0.12.0-1-g0000000', mcu: 'rp2040' });
+      expect([ebb.nodeId, sb.nodeId]).toEqual([4, 6]);
+    });
+
+    it.each<[string, string[], RegExp]>([
+      ['a board that is not JSON', ['--board', 'serial=/dev/ttyACM0'], /is not a JSON object/],
+      [
+        'a board with both targets',
+        ['--board', '{"serial":"/dev/ttyACM0","canbus_uuid":"0a1b2c3d4e5f"}'],
+        /needs serial or canbus_uuid, one of them/,
+      ],
+      [
+        'a field no board has',
+        ['--board', '{"serial":"/dev/ttyACM0","speed":1}'],
+        /has speed; a board has baud, /,
+      ],
+      [
+        'a uuid that is not 12 hex digits',
+        ['--board', '{"canbus_uuid":"0a1b; reboot"}'],
+        /is not 12 hex digits/,
+      ],
+      [
+        'a node id klippy never gives',
+        ['--board', '{"canbus_uuid":"0a1b2c3d4e5f","node_id":300}'],
+        /300 is outside 4\.\.255/,
+      ],
+      [
+        'a list for a field',
+        ['--board', '{"serial":["/dev/ttyACM0"]}'],
+        /serial is not a string or a whole number/,
+      ],
+      [
+        'baud for a CAN board',
+        ['--board', '{"canbus_uuid":"0a1b2c3d4e5f","baud":250000}'],
+        /--baud applies to --serial only/,
+      ],
+      ['no board', [], /the following arguments are required: --board/],
+    ])('refuses %s before any board is asked', async (_what, args, message) => {
+      const heard: CanFrame[] = [];
+      bus.attach({ bitrate: BITRATE, name: 'sniffer' }).onFrame((frame) => heard.push(frame));
+
+      node(EBB36, 'klipper', firmware('v0.13.0-730-g84104bbbd', 'stm32g0b1xx'));
+      // A good board first: the bad one after it still stops the run before anything is sent.
+      const first = args.length > 0 ? ['--board', board(EBB36, 4)] : [];
+
+      const run = await runProbe(['identify-all', ...first, ...args]);
+
+      expect(run.code).toBe(2);
+      expect(run.json.error).toMatch(message);
+      expect(heard).toEqual([]);
+    });
+  });
+
   describe('query-can', () => {
     it('lists each unassigned node once with its application', async () => {
       node(EBB36, 'klipper', firmware('v0.13.0-730-g84104bbbd', 'stm32g0b1xx'));

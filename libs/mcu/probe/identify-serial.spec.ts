@@ -370,6 +370,32 @@ describe('lockstep_probe.py identify --serial', () => {
     expect(run.elapsedMs).toBeGreaterThanOrEqual(250);
   });
 
+  it('identify-all waits for each board in turn and answers for each in its place', async () => {
+    const missing = join(dir.path, 'serial', 'by-id', 'usb-Klipper_rp2040_E66-if00');
+    const board = (serial: string, baud?: number): string => JSON.stringify({ serial, baud });
+    // The first board is gone for good; the second comes back while the first is waited for.
+    const probe = runProbe([
+      'identify-all',
+      '--wait',
+      '1',
+      '--board',
+      board(missing),
+      '--board',
+      board(link, 250000),
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await device(mcu(McuProtocolResponder.fromDictionary(STM32_DICTIONARY)));
+
+    const run = await probe;
+
+    expect(run.code).toBe(0);
+    expect(run.json.boards).toEqual([
+      { error: expect.stringContaining(`Serial device ${missing} does not exist`) },
+      expect.objectContaining({ version: VERSION, mcu: 'stm32f446xx' }),
+    ]);
+    expect(run.elapsedMs).toBeGreaterThanOrEqual(900);
+  });
+
   it('refuses a file that is not a tty', async () => {
     const file = join(dir.path, 'printer.cfg');
     writeFileSync(file, '[mcu]\n');

@@ -13,6 +13,7 @@ import {
 } from '@lockstep/mcu';
 import type { HostProbe } from './host-probe';
 import type { PrinterHost } from './printer-host';
+import { RemoteCommandError } from './remote-command-error';
 import { shellCommand } from './shell-quote';
 
 export interface McuIdentity {
@@ -25,6 +26,9 @@ export interface McuIdentity {
   /** MCU, CLOCK_FREQ and CANBUS_FREQUENCY as the data dictionary declares them (from the build's Kconfig). */
   constants: Record<string, unknown>;
 }
+
+/** One board's answer in identify-all: its identity, or why it did not answer. */
+export type BoardAnswer = { identity: McuIdentity } | { error: string };
 
 /** A running Klipper MCU answers identify within milliseconds; a silent one should cost little. */
 const IDENTIFY_TIMEOUT = '2';
@@ -46,11 +50,30 @@ export class BoardProbe {
     private readonly python: string,
   ) {}
 
-  private canArgs(iface: string): string[] {
+  /** The probe's options that name the board: its serial device, or its CAN uuid, bus and node id. */
+  private target(mcu: ValidatedMcu): { args: string[]; board: Record<string, string | number> } {
+    if (!mcu.canbusUuid) return { args: ['--serial', mcu.serial!], board: { serial: mcu.serial! } };
+    const iface = mcu.canInterface ?? 'can0';
     const transport = this.can[iface];
-    return transport?.type === 'unix'
-      ? ['--interface', iface, '--can-socket', this.host.path(transport.socket)]
-      : ['--interface', iface];
+    const socket = transport?.type === 'unix' ? this.host.path(transport.socket) : undefined;
+    const nodeId = this.nodeIds.get(mcu.name) ?? CAN_NODE_ID_FIRST;
+    return {
+      args: [
+        '--canbus-uuid',
+        mcu.canbusUuid,
+        '--interface',
+        iface,
+        ...(socket ? ['--can-socket', socket] : []),
+        '--node-id',
+        String(nodeId),
+      ],
+      board: {
+        canbus_uuid: mcu.canbusUuid,
+        interface: iface,
+        ...(socket ? { can_socket: socket } : {}),
+        node_id: nodeId,
+      },
+    };
   }
 
   /**
@@ -58,36 +81,39 @@ export class BoardProbe {
    * that long has passed (a board coming back from a flash), in one command.
    */
   async identify(step: UpdateStep, mcu: ValidatedMcu, waitSeconds = 0): Promise<McuIdentity> {
-    const wait =
-      waitSeconds > 0
-        ? {
-            args: ['--wait', String(waitSeconds)],
-            timeoutSeconds: Math.ceil(waitSeconds) + IDENTIFY_COMMAND_SECONDS,
-          }
-        : { args: [], timeoutSeconds: undefined };
-    if (mcu.canbusUuid) {
-      const nodeId = this.nodeIds.get(mcu.name) ?? CAN_NODE_ID_FIRST;
-      return this.probe.run<McuIdentity>(
-        step,
-        [
-          'identify',
-          '--canbus-uuid',
-          mcu.canbusUuid,
-          ...this.canArgs(mcu.canInterface ?? 'can0'),
-          '--node-id',
-          String(nodeId),
-          '--timeout',
-          IDENTIFY_TIMEOUT,
-          ...wait.args,
-        ],
-        { mcu: mcu.name, timeoutSeconds: wait.timeoutSeconds },
-      );
-    }
     return this.probe.run<McuIdentity>(
       step,
-      ['identify', '--serial', mcu.serial!, '--timeout', IDENTIFY_TIMEOUT, ...wait.args],
-      { mcu: mcu.name, timeoutSeconds: wait.timeoutSeconds },
+      ['identify', ...this.target(mcu).args, '--timeout', IDENTIFY_TIMEOUT, ...waitArgs(waitSeconds)],
+      { mcu: mcu.name, timeoutSeconds: commandSeconds(1, waitSeconds) },
     );
+  }
+
+  /**
+   * Klipper's identify of every board, one after the other, in one command on the host; each
+   * board waited for as identify does. One answer per board, in the order given.
+   */
+  async identifyAll(
+    step: UpdateStep,
+    mcus: readonly ValidatedMcu[],
+    waitSeconds = 0,
+  ): Promise<BoardAnswer[]> {
+    if (mcus.length === 0) return [];
+    const boards = mcus.flatMap((mcu) => ['--board', JSON.stringify(this.target(mcu).board)]);
+    const answer = await this.probe.run<{ boards?: unknown }>(
+      step,
+      ['identify-all', ...boards, '--timeout', IDENTIFY_TIMEOUT, ...waitArgs(waitSeconds)],
+      { timeoutSeconds: commandSeconds(mcus.length, waitSeconds) },
+    );
+    const answers = answer.boards;
+    if (!Array.isArray(answers) || answers.length !== mcus.length)
+      throw new RemoteCommandError(step, `reading probe identify-all's ${mcus.length} answers`, {
+        code: 0,
+        stdout: JSON.stringify(answer).slice(0, 300),
+        stderr: '',
+        durationMs: 0,
+        timedOut: false,
+      });
+    return answers.map((one: unknown) => boardAnswer(one));
   }
 
   /**
@@ -156,4 +182,25 @@ export class BoardProbe {
       (m) => m[1]!,
     );
   }
+}
+
+function waitArgs(waitSeconds: number): string[] {
+  return waitSeconds > 0 ? ['--wait', String(waitSeconds)] : [];
+}
+
+/** The deadline of a probe command that identifies `boards` boards, each waited for `waitSeconds`. */
+function commandSeconds(boards: number, waitSeconds: number): number | undefined {
+  if (waitSeconds <= 0 && boards === 1) return undefined;
+  return boards * (Math.ceil(waitSeconds) + IDENTIFY_COMMAND_SECONDS);
+}
+
+/** One entry of identify-all's answer: an identity with a version, or the probe's error for that board. */
+function boardAnswer(value: unknown): BoardAnswer {
+  const entry = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  if (typeof entry.version === 'string' && !('error' in entry))
+    return { identity: entry as unknown as McuIdentity };
+  return {
+    error:
+      typeof entry.error === 'string' ? entry.error : `no answer for this board: ${JSON.stringify(value)}`,
+  };
 }

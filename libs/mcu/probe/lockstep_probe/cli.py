@@ -76,6 +76,7 @@ def build_parser():
     )
     commands.required = True
     add_identify(commands)
+    add_identify_all(commands)
     add_query_can(commands)
     add_moonraker(commands)
     add_klippy_wait(commands)
@@ -124,6 +125,59 @@ def add_identify(commands):
         "--wait", type=number_in(0.0, 600.0, float), default=0.0, metavar="SECONDS",
         help="try again until the board answers or SECONDS have passed (default 0: once); "
         "for a board coming back from a flash",
+    )
+
+
+# identify-all: the fields of one board, each checked as identify checks its option.
+BOARD_FIELDS = {
+    "serial": checked(DEVICE_RE, "an absolute device path of plain characters"),
+    "baud": number_in(300, 12000000, int),
+    "canbus_uuid": checked(UUID_RE, "12 hex digits"),
+    "interface": checked(INTERFACE_RE, "a network interface name"),
+    "can_socket": checked(DEVICE_RE, "an absolute path"),
+    "node_id": number_in(NODE_ID_FIRST, NODE_ID_LAST, int),
+}
+
+
+def board_target(value):
+    """One --board of identify-all: a JSON object of BOARD_FIELDS, the options of identify."""
+    try:
+        board = json.loads(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a JSON object" % (value,))
+    if not isinstance(board, dict):
+        raise argparse.ArgumentTypeError("%r is not a JSON object" % (value,))
+    unknown = sorted(set(board) - set(BOARD_FIELDS))
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            "%r has %s; a board has %s" % (value, ", ".join(unknown), ", ".join(sorted(BOARD_FIELDS)))
+        )
+    if ("serial" in board) == ("canbus_uuid" in board):
+        raise argparse.ArgumentTypeError("%r needs serial or canbus_uuid, one of them" % (value,))
+    target = argparse.Namespace(
+        serial=None, canbus_uuid=None, baud=None, interface="can0", can_socket=None, node_id=None
+    )
+    for name, field in board.items():
+        if isinstance(field, bool) or not isinstance(field, (str, int)):
+            raise argparse.ArgumentTypeError("%r: %s is not a string or a whole number" % (value, name))
+        setattr(target, name, BOARD_FIELDS[name](str(field)))
+    return target
+
+
+def add_identify_all(commands):
+    every = commands.add_parser(
+        "identify-all",
+        help="identify several boards one after the other, in one run; one answer or error each",
+    )
+    every.add_argument(
+        "--board", type=board_target, action="append", required=True, metavar="JSON",
+        help='one board (repeatable): {"serial": DEV} or {"canbus_uuid": UUID, "interface": IF, '
+        '"can_socket": PATH, "node_id": N}, and "baud" for a serial one',
+    )
+    add_timeout(every, 5.0)
+    every.add_argument(
+        "--wait", type=number_in(0.0, 600.0, float), default=0.0, metavar="SECONDS",
+        help="each board's own wait, as identify --wait",
     )
 
 
@@ -222,6 +276,10 @@ def command(module, function):
 
 def identify(args):
     check_identify_options(args)
+    return identify_checked(args)
+
+
+def identify_checked(args):
     if args.serial:
         run = command("serial_port", "identify_serial")
     else:
@@ -239,8 +297,24 @@ def identify(args):
             time.sleep(IDENTIFY_RETRY_PAUSE)
 
 
+def identify_all(args):
+    """Every board is checked before the first is asked; a board that does not answer is an
+    error in its own place, and the others are still asked."""
+    for board in args.board:
+        check_identify_options(board)
+        board.timeout, board.wait = args.timeout, args.wait
+    answers = []
+    for board in args.board:
+        try:
+            answers.append(identify_checked(board))
+        except ProbeError as exc:
+            answers.append(dict({"error": str(exc)}, **exc.fields))
+    return {"boards": answers}
+
+
 COMMANDS = {
     "identify": identify,
+    "identify-all": identify_all,
     "query-can": command("canbus", "query_can"),
     "moonraker": command("moonraker", "moonraker"),
     "klippy-wait": command("moonraker", "klippy_wait"),

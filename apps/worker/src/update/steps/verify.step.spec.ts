@@ -31,8 +31,26 @@ describe('verify', () => {
     expect(run.mcus.map((m) => [m.name, run.record(m.name).versionAfter])).toEqual(
       run.mcus.map((m) => [m.name, V13.version]),
     );
-    expect(fake.calls).toEqual(['git.describe', ...run.mcus.map((m) => `boards.state ${m.name}`)]);
+    expect(fake.calls).toEqual([
+      'git.describe',
+      `boards.identifyAll ${run.mcus.map((m) => m.name).join(' ')}`,
+    ]);
     expect(fake.events).toEqual([]);
+  });
+
+  it('looks once more at a board that did not answer, and only at that one, for its bootloader', async () => {
+    const { fake, run } = await atVerify();
+    fake.boards.board('mcu').state = { mode: 'bootloader' };
+
+    await expect(verifyBoards(run, run.requireTarget())).rejects.toMatchObject({
+      message: `MCUs do not report ${V13.version}: [mcu] bootloader`,
+    });
+
+    expect(fake.calls.slice(1)).toEqual([
+      `boards.identifyAll ${run.mcus.map((m) => m.name).join(' ')}`,
+      'boards.state mcu',
+    ]);
+    expect(run.record('mcu').versionAfter).toBeNull();
   });
 
   it.each<[string, Record<string, BoardState>, string, string]>([

@@ -1,6 +1,5 @@
 import type { UpdateStep } from '@lockstep/contracts';
-import { mcuLabel, versionsMatch, type JournalVersion } from '@lockstep/mcu';
-import { settledState } from '../board-settle';
+import { mcuLabel, settleWindowMs, versionsMatch, type BoardState, type JournalVersion } from '@lockstep/mcu';
 import { UpdateFailure } from '../errors';
 import type { UpdateRun } from '../update-run';
 import type { Step } from './step';
@@ -19,8 +18,16 @@ export async function verifyBoards(
     });
   }
   const wrong: { name: string; saw: string }[] = [];
-  for (const mcu of run.mcus) {
-    const state = await settledState(run, step, mcu, run.methodOf(mcu.name), 'run-ok');
+  // Each board gets its whole window to come back, in one probe run for all of them; one that
+  // did not answer is then looked at once more for the signs of its bootloader.
+  const waitSeconds = settleWindowMs('run-ok') / 1000;
+  const answers = await run.host.boards.identifyAll(step, run.mcus, waitSeconds);
+  for (const [i, mcu] of run.mcus.entries()) {
+    const answer = answers[i]!;
+    const state: BoardState =
+      'identity' in answer
+        ? { mode: 'app', version: answer.identity.version }
+        : await run.host.boards.state(step, mcu, run.methodOf(mcu.name));
     const record = run.record(mcu.name);
     record.versionAfter = state.mode === 'app' ? state.version : null;
     if (record.versionAfter === null || !versionsMatch(record.versionAfter, goal.version)) {

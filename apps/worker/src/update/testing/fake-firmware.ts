@@ -12,7 +12,7 @@ import {
   type FlashMethod,
   type ValidatedMcu,
 } from '@lockstep/mcu';
-import type { McuIdentity } from '../../host/board-probe';
+import type { BoardAnswer, McuIdentity } from '../../host/board-probe';
 import type { DetachedRun } from '../../host/detached-runner';
 import type { FirmwareManifest, StoredBuild } from '../../host/firmware-store';
 import { RemoteCommandError } from '../../host/remote-command-error';
@@ -311,8 +311,29 @@ export class FakeBoards {
         mcu.name,
       );
     }
-    const { kconfig = null, constants = {} } = this.board(mcu.name);
-    return { version: state.version, build_versions: null, mcu: null, app: 'Klipper', kconfig, constants };
+    return this.identity(mcu.name, state.version);
+  }
+
+  private identity(name: string, version: string): McuIdentity {
+    const { kconfig = null, constants = {} } = this.board(name);
+    return { version, build_versions: null, mcu: null, app: 'Klipper', kconfig, constants };
+  }
+
+  /** identify-all: each board waited for in turn (time passes on the host), one answer each. */
+  async identifyAll(
+    _step: UpdateStep,
+    mcus: readonly ValidatedMcu[],
+    waitSeconds = 0,
+  ): Promise<BoardAnswer[]> {
+    this.host.call(`boards.identifyAll ${mcus.map((mcu) => mcu.name).join(' ')}`);
+    return mcus.map((mcu) => {
+      if (mcu.canbusUuid) this.nodeIdsUsed[mcu.name] = this.host.nodeIds.get(mcu.name);
+      if (waitSeconds > 0) this.waitForApp(mcu.name, waitSeconds * 1000);
+      const state = this.now(mcu.name);
+      return state.mode === 'app'
+        ? { identity: this.identity(mcu.name, state.version) }
+        : { error: 'no answer to identify within 2 s' };
+    });
   }
 
   /** What `ip -details link show` says of an interface from `at` on (a bridge's comes and goes); else from shell.can. */

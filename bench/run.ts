@@ -1,5 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Farm, type FarmHost, type FarmOptions, type ProfileName } from '@lockstep/farm';
 import type { RolloutView } from '../apps/api/src/rollouts/rollouts.service';
@@ -76,7 +76,7 @@ async function farmUp(
 ): Promise<{ farm: Farm; mbPerHost: number; upMs: number }> {
   const before = memAvailableMb();
   const started = Date.now();
-  const farm = await Farm.up({ ...options, ...run.timing, idleCpu: run.options.hostCpu === 'idle' });
+  const farm = await Farm.up({ ...options, ...run.timing, hostCpu: run.options.hostCpu });
   cleanup.add(`farm ${farm.id}`, () => farm.down());
   const upMs = Date.now() - started;
   const mbPerHost = Math.max(0, (before - memAvailableMb()) / farm.hosts.length);
@@ -188,6 +188,9 @@ async function lockstepRollout(
         console.error(
           `${variant}: the worker's last output:\n${services.worker.output().split('\n').slice(-30).join('\n')}`,
         );
+        console.error(
+          `${variant}: the hosts' audit logs of the rollout are in ${saveAudits(variant, printers, marks)}`,
+        );
         const rss = await sampler?.stop();
         throw rss ? new RolloutFailed(error, rss) : error;
       },
@@ -235,6 +238,24 @@ async function lockstepRollout(
 }
 
 /** A rollout that did not complete, with what the worker's memory sampler saw until then. */
+const HOST_CPU_NOTES: Record<BenchOptions['hostCpu'], string> = {
+  shared:
+    "The simulated hosts share this machine's CPUs with what drives them (worker, API, ssh, Ansible), as any process does (--host-cpu shared).",
+  idle: 'The simulated hosts run under SCHED_IDLE (--host-cpu idle): what drives them from this machine (worker, API, ssh, Ansible) comes first on its CPUs, for every variant.',
+  'mcus-first':
+    "Each host's simulator (its MCUs, with the simulated klippy and Moonraker) runs at nice -10 and what runs over SSH at nice 0 (--host-cpu mcus-first): a simulated MCU answers as a chip of its own would, however busy the CPUs; the hosts' commands share the CPUs with what drives them.",
+};
+
+/** After a failed rollout, what each host saw during it (the farm is removed with the run), for a look at the cause. */
+function saveAudits(variant: string, printers: readonly FarmHost[], marks: Map<string, number>): string {
+  const dir = mkdtempSync(join(tmpdir(), `lockstep-bench-${variant}-audit-`));
+  for (const host of printers) {
+    const lines = auditSince(host, marks).map((entry) => JSON.stringify(entry));
+    writeFileSync(join(dir, `${host.name}.jsonl`), lines.join('\n') + '\n');
+  }
+  return dir;
+}
+
 class RolloutFailed extends Error {
   constructor(
     override readonly cause: unknown,
@@ -538,9 +559,7 @@ async function main(argv: string[]): Promise<number> {
       'The rollout variants share one farm: Lockstep first, then each baseline after the printers were brought back to v0.12.0 by a Lockstep downgrade (not timed), checked on the hardware.',
       'The Lockstep rollout runs without a canary (--canary 0), as the baselines and the ideal have none.',
       `Times are at time scale ${options.timeScale} of a Raspberry Pi 4; orchestration time is not scaled.`,
-      options.hostCpu === 'idle'
-        ? 'The simulated hosts run under SCHED_IDLE (--host-cpu idle): what drives them from this machine (worker, API, ssh, Ansible) comes first on its CPUs, for every variant.'
-        : "The simulated hosts share this machine's CPUs with what drives them (worker, API, ssh, Ansible), as any process does (--host-cpu shared).",
+      HOST_CPU_NOTES[options.hostCpu],
     ],
   };
   for (const [signal, code] of [

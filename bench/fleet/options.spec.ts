@@ -38,7 +38,7 @@ describe('parseOptions', () => {
   });
 
   it.each([
-    [['--host-cpu', 'fast'], '--host-cpu: expected shared or idle, got fast'],
+    [['--host-cpu', 'fast'], '--host-cpu: expected shared, idle, mcus-first; got fast'],
     [['--printers', '0'], '--printers: expected a whole number from 1 to 200, got 0'],
     [['--time-scale', '2'], '--time-scale: expected 0 < F <= 1, got 2'],
     [

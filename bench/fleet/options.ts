@@ -1,5 +1,8 @@
+import type { HostCpu } from '@lockstep/farm';
+
 export const SECTIONS = ['rollout', 'builds', 'overhead', 'api', 'rss', 'scale'] as const;
 export type Section = (typeof SECTIONS)[number];
+const HOST_CPU: readonly HostCpu[] = ['shared', 'idle', 'mcus-first'];
 
 export interface BenchOptions {
   out: string | null;
@@ -8,14 +11,14 @@ export interface BenchOptions {
   scalePrinters: number;
   scaleConcurrency: number;
   timeScale: number;
-  /** How the simulated hosts are scheduled on this machine's CPUs: as any process, or under SCHED_IDLE. */
-  hostCpu: 'shared' | 'idle';
+  /** How the simulated hosts are scheduled on this machine's CPUs (the farm option hostCpu). */
+  hostCpu: HostCpu;
   only: Set<Section>;
 }
 
 export const USAGE = [
   'npm run bench -- [--out FILE] [--printers N] [--concurrency N] [--scale-printers N]',
-  '                 [--time-scale F] [--host-cpu shared|idle] [--only rollout,builds,overhead,api,rss,scale]',
+  '                 [--time-scale F] [--host-cpu shared|idle|mcus-first] [--only rollout,builds,overhead,api,rss,scale]',
 ].join('\n');
 
 function whole(name: string, value: string, min: number, max: number): number {
@@ -63,9 +66,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         break;
       }
       case '--host-cpu':
-        if (value !== 'shared' && value !== 'idle')
-          throw new Error(`--host-cpu: expected shared or idle, got ${value}`);
-        options.hostCpu = value;
+        if (!(HOST_CPU as readonly string[]).includes(value))
+          throw new Error(`--host-cpu: expected ${HOST_CPU.join(', ')}; got ${value}`);
+        options.hostCpu = value as HostCpu;
         break;
       case '--only': {
         const names = value.split(',').filter(Boolean);

@@ -62,12 +62,27 @@ export interface FarmOptions {
   /** How single hosts differ further, by their number in the farm (1 for the first). */
   hostTraits?: Record<number, Partial<HostTraits>>;
   /**
-   * Run every process of the hosts under SCHED_IDLE (default: as any other process). The hosts
-   * stand for machines with CPUs of their own: so scheduled, the programs that drive them from
-   * this machine (the worker, the API, ssh, Ansible) are never kept waiting by the simulation
-   * when the CPUs are short, however many hosts there are.
+   * How the hosts' processes share this machine's CPUs (default `shared`: as any other process).
+   * `idle`: every process of the hosts under SCHED_IDLE, so the programs that drive them from this
+   * machine (the worker, the API, ssh, Ansible) are never kept waiting by the simulation.
+   * `mcus-first`: each host's simulator (its MCUs, with the simulated klippy and Moonraker beside
+   * them) at nice SIMULATOR_NICE, and everything started over SSH at nice 0. A real MCU answers
+   * from a chip of its own however busy its host is, so with many hosts on few CPUs its answers
+   * must not wait behind other hosts' commands.
    */
-  idleCpu?: boolean;
+  hostCpu?: HostCpu;
+}
+
+export type HostCpu = 'shared' | 'idle' | 'mcus-first';
+
+/** The simulator's nice value under `hostCpu: 'mcus-first'` (sshd puts its own back to 0). */
+const SIMULATOR_NICE = -10;
+
+/** The command that starts a host's simulator, scheduled as `hostCpu` says. */
+function scheduled(hostCpu: HostCpu | undefined, argv: string[]): string[] {
+  if (hostCpu === 'idle') return ['chrt', '--idle', '0', ...argv];
+  if (hostCpu === 'mcus-first') return ['nice', '-n', String(SIMULATOR_NICE), ...argv];
+  return argv;
 }
 
 export interface FarmHostRecord {
@@ -601,32 +616,29 @@ async function startHost(
   writeFileSync(join(hostDir, 'sshd_config'), sshdConfig(hostDir, hostKeys));
 
   const log = openSync(join(hostDir, 'hostd.log'), 'a');
-  const child = spawn(
-    options.idleCpu ? 'chrt' : 'ip',
-    [
-      ...(options.idleCpu ? ['--idle', '0', 'ip'] : []),
-      'netns',
-      'exec',
-      namespace,
-      'unshare',
-      '--mount',
-      '--uts',
-      '--propagation',
-      'private',
-      '--',
-      '/bin/sh',
-      join(FARM_SOURCE, 'host-init.sh'),
-      hostDir,
-      REPO_ROOT,
-      String(spec.homeSizeMb),
-      name,
-      USER.name,
-      String(USER.uid),
-      String(USER.gid),
-      process.execPath,
-    ],
-    { detached: true, stdio: ['ignore', log, log] },
-  );
+  const [program, ...argv] = scheduled(options.hostCpu, [
+    'ip',
+    'netns',
+    'exec',
+    namespace,
+    'unshare',
+    '--mount',
+    '--uts',
+    '--propagation',
+    'private',
+    '--',
+    '/bin/sh',
+    join(FARM_SOURCE, 'host-init.sh'),
+    hostDir,
+    REPO_ROOT,
+    String(spec.homeSizeMb),
+    name,
+    USER.name,
+    String(USER.uid),
+    String(USER.gid),
+    process.execPath,
+  ]);
+  const child = spawn(program!, argv, { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   const pid = child.pid;
   if (pid === undefined) throw new Error(`${name}: could not start the host daemon`);

@@ -1,4 +1,12 @@
-export { Farm, FarmHost, downAllFarms, sweepStaleFarms, type FarmOptions, type FarmStatus } from './farm';
+export {
+  Farm,
+  FarmHost,
+  downAllFarms,
+  sweepStaleFarms,
+  type FarmOptions,
+  type FarmStatus,
+  type HostCpu,
+} from './farm';
 export { HostShell, pinnedHostKey, type ShellResult } from './host-shell';
 export { identifyMcu, SerialChannel, type McuChannel } from './identify-client';
 export {

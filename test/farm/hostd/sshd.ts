@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { existsSync, openSync, renameSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { run } from '../command';
@@ -18,6 +19,9 @@ export class SshDaemon {
     this.child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', this.configPath], {
       stdio: ['ignore', log, log],
     });
+    // What the worker runs on the host runs as the host's own programs do, at nice 0, also when
+    // the simulator itself runs ahead of them (farm option hostCpu 'mcus-first').
+    if (this.child.pid !== undefined) setPriority(this.child.pid, 0);
     await waitForPort(22, 10_000);
   }
 

@@ -396,6 +396,58 @@ describe('lockstep_probe.py identify --serial', () => {
     expect(run.elapsedMs).toBeGreaterThanOrEqual(900);
   });
 
+  /** An MCU that answers every message after `delayMs`, and stops answering after `answers` replies. */
+  async function slowDevice(delayMs: number, answers = Infinity): Promise<{ replies: number }> {
+    const responder = McuProtocolResponder.fromDictionary(STM32_DICTIONARY);
+    const seen = { replies: 0 };
+    const pty = await PtyRelay.start(link);
+    relay = pty;
+    pty.onData((chunk) => {
+      const reply = responder.receive(chunk).reply;
+      if (reply.length === 0 || seen.replies >= answers) return;
+      seen.replies++;
+      setTimeout(() => pty.write(reply), delayMs);
+    });
+    return seen;
+  }
+
+  it('keeps reading while the dictionary keeps coming, past --timeout in all', async () => {
+    const seen = await slowDevice(40);
+
+    const run = await runProbe(['identify', '--serial', link, '--timeout', '1']);
+
+    expect(run.json).toMatchObject({ version: VERSION, mcu: 'stm32f446xx' });
+    expect(run.elapsedMs).toBeGreaterThan(1000);
+    expect(seen.replies).toBeGreaterThan(5);
+  });
+
+  it('gives up once the MCU stops sending for --timeout', async () => {
+    await slowDevice(0, 3);
+
+    const run = await runProbe(['identify', '--serial', link, '--timeout', '0.5']);
+
+    expect(run.code).toBe(1);
+    expect(run.json.error).toMatch(
+      new RegExp(
+        `^The MCU at ${link} stopped sending its data dictionary for 0\\.5 s \\(\\d+ bytes received\\)`,
+      ),
+    );
+  });
+
+  it('gives up after 5 × --timeout in all, however steadily the dictionary comes', async () => {
+    await slowDevice(100);
+
+    const run = await runProbe(['identify', '--serial', link, '--timeout', '0.2']);
+
+    expect(run.code).toBe(1);
+    expect(run.json.error).toMatch(
+      new RegExp(
+        `^The MCU at ${link} did not finish sending its data dictionary within 1 s \\(\\d+ bytes received\\)`,
+      ),
+    );
+    expect(run.elapsedMs).toBeGreaterThanOrEqual(1000);
+  });
+
   it('refuses a file that is not a tty', async () => {
     const file = join(dir.path, 'printer.cfg');
     writeFileSync(file, '[mcu]\n');

@@ -49,7 +49,7 @@ describe('BoardProbe.identify', () => {
     await boards.identify('verify', can, 2.5);
 
     expect(calls).toEqual([
-      { args: ['identify', '--serial', serial.serial, '--timeout', '2', '--wait', '20'], timeoutSeconds: 30 },
+      { args: ['identify', '--serial', serial.serial, '--timeout', '2', '--wait', '20'], timeoutSeconds: 35 },
       {
         args: [
           'identify',
@@ -64,7 +64,7 @@ describe('BoardProbe.identify', () => {
           '--wait',
           '2.5',
         ],
-        timeoutSeconds: 13,
+        timeoutSeconds: 18,
       },
     ]);
   });
@@ -98,7 +98,7 @@ describe('BoardProbe.identifyAll', () => {
           '--wait',
           '20',
         ],
-        timeoutSeconds: 90,
+        timeoutSeconds: 105,
       },
     ]);
     expect(answers).toEqual([{ identity }, { error: 'no answer' }, { identity }]);

@@ -32,8 +32,11 @@ export type BoardAnswer = { identity: McuIdentity } | { error: string };
 
 /** A running Klipper MCU answers identify within milliseconds; a silent one should cost little. */
 const IDENTIFY_TIMEOUT = '2';
-/** A command that waits for identify also has the last try's timeout and the start of Python. */
-const IDENTIFY_COMMAND_SECONDS = 10;
+/**
+ * A command that waits for identify also has the last try (up to 5 × IDENTIFY_TIMEOUT while the
+ * dictionary keeps coming) and the start of Python.
+ */
+const IDENTIFY_COMMAND_SECONDS = 15;
 
 /**
  * Looks at one board without changing it: Klipper's identify (serial, or CAN with the node id

@@ -87,11 +87,18 @@ def build_parser():
     return parser
 
 
-def add_timeout(parser, default):
+def add_timeout(parser, default, help_text="deadline (default %g)"):
     parser.add_argument(
         "--timeout", type=number_in(0.01, 600.0, float), default=default, metavar="SECONDS",
-        help="deadline (default %g)" % (default,),
+        help=help_text % (default,),
     )
+
+
+# identify's --timeout: the MCU's silence that ends it (wire.run_identify).
+IDENTIFY_TIMEOUT_HELP = (
+    "give up when the MCU sends nothing for SECONDS (default %g); a dictionary that keeps "
+    "coming may take 5 times that in all"
+)
 
 
 def add_can_transport(parser):
@@ -120,7 +127,7 @@ def add_identify(commands):
         help="id to give the node (default 4); use the one klippy gives it: 4 + its index "
         "among the CAN MCUs of printer.cfg",
     )
-    add_timeout(identify, 5.0)
+    add_timeout(identify, 5.0, IDENTIFY_TIMEOUT_HELP)
     identify.add_argument(
         "--wait", type=number_in(0.0, 600.0, float), default=0.0, metavar="SECONDS",
         help="try again until the board answers or SECONDS have passed (default 0: once); "
@@ -174,7 +181,7 @@ def add_identify_all(commands):
         help='one board (repeatable): {"serial": DEV} or {"canbus_uuid": UUID, "interface": IF, '
         '"can_socket": PATH, "node_id": N}, and "baud" for a serial one',
     )
-    add_timeout(every, 5.0)
+    add_timeout(every, 5.0, IDENTIFY_TIMEOUT_HELP)
     every.add_argument(
         "--wait", type=number_in(0.0, 600.0, float), default=0.0, metavar="SECONDS",
         help="each board's own wait, as identify --wait",

@@ -280,11 +280,19 @@ INITIAL_RTO = 0.1
 MAX_RTO = 1.0
 
 
+# The whole identify may take this many times its timeout while message blocks keep coming.
+IDENTIFY_LIMIT_FACTOR = 5
+
+
 def run_identify(stream, label, timeout):
     """Runs a whole identify over a byte stream (serial port or CAN node) and returns the
     dictionary fields the worker needs."""
     session = IdentifySession()
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    # `timeout` is how long the MCU may go without sending a message block; a dictionary that
+    # keeps arriving extends it (a slow link, or a host whose CPUs are busy), up to a limit.
+    give_up = started + timeout * IDENTIFY_LIMIT_FACTOR
+    deadline = started + timeout
     stream.write(session.start(), deadline)
     rto = INITIAL_RTO
     retransmit_at = time.monotonic() + rto
@@ -296,11 +304,14 @@ def run_identify(stream, label, timeout):
             )
         now = time.monotonic()
         if now >= deadline:
-            raise identify_timeout(stream, label, timeout, received, session)
+            raise identify_timeout(stream, label, timeout, received, session, now >= give_up)
         chunk = stream.read(min(deadline, retransmit_at) - now)
         if chunk:
             received += len(chunk)
+            blocks = session.blocks_received
             reply = session.receive(chunk)
+            if session.blocks_received > blocks:
+                deadline = min(give_up, time.monotonic() + timeout)
             if reply:
                 stream.write(reply, deadline)
                 rto = INITIAL_RTO
@@ -315,7 +326,7 @@ def run_identify(stream, label, timeout):
     return dictionary_summary(label, session.data)
 
 
-def identify_timeout(stream, label, timeout, received, session):
+def identify_timeout(stream, label, timeout, received, session, at_limit):
     if received == 0:
         return ProbeError(
             "No answer from %s within %g s: check that it runs Klipper firmware (a board in its "
@@ -326,10 +337,15 @@ def identify_timeout(stream, label, timeout, received, session):
             "%s sent %d bytes within %g s but none were Klipper message blocks: check that it "
             "runs Klipper firmware, %s" % (label, received, timeout, stream.hint)
         )
+    if at_limit:
+        return ProbeError(
+            "The MCU at %s did not finish sending its data dictionary within %g s (%d bytes "
+            "received): check the connection and retry, %s"
+            % (label, timeout * IDENTIFY_LIMIT_FACTOR, len(session.data), stream.hint)
+        )
     return ProbeError(
-        "The MCU at %s did not finish sending its data dictionary within %g s (%d bytes "
-        "received): check the connection and retry, %s"
-        % (label, timeout, len(session.data), stream.hint)
+        "The MCU at %s stopped sending its data dictionary for %g s (%d bytes received): "
+        "check the connection and retry, %s" % (label, timeout, len(session.data), stream.hint)
     )
 
 

@@ -37,7 +37,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     scalePrinters: 96,
     scaleConcurrency: 24,
     timeScale: 0.1,
-    hostCpu: 'mcus-first',
+    hostCpu: 'shared',
     only: new Set(SECTIONS),
   };
   for (let i = 0; i < argv.length; i++) {

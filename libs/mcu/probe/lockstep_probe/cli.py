@@ -87,6 +87,18 @@ def build_parser():
     return parser
 
 
+# identify's options that name a board, checked the same way as --serial etc. and as the fields of
+# an identify-all --board.
+BOARD_FIELDS = {
+    "serial": checked(DEVICE_RE, "an absolute device path of plain characters"),
+    "baud": number_in(300, 12000000, int),
+    "canbus_uuid": checked(UUID_RE, "12 hex digits"),
+    "interface": checked(INTERFACE_RE, "a network interface name"),
+    "can_socket": checked(DEVICE_RE, "an absolute path"),
+    "node_id": number_in(NODE_ID_FIRST, NODE_ID_LAST, int),
+}
+
+
 def add_timeout(parser, default, help_text="deadline (default %g)"):
     parser.add_argument(
         "--timeout", type=number_in(0.01, 600.0, float), default=default, metavar="SECONDS",
@@ -102,11 +114,9 @@ IDENTIFY_TIMEOUT_HELP = (
 
 
 def add_can_transport(parser):
+    parser.add_argument("--interface", type=BOARD_FIELDS["interface"], default="can0")
     parser.add_argument(
-        "--interface", type=checked(INTERFACE_RE, "a network interface name"), default="can0"
-    )
-    parser.add_argument(
-        "--can-socket", type=checked(DEVICE_RE, "an absolute path"), metavar="PATH",
+        "--can-socket", type=BOARD_FIELDS["can_socket"], metavar="PATH",
         help="the simulator's unix socket instead of SocketCAN",
     )
 
@@ -116,34 +126,27 @@ def add_identify(commands):
         "identify", help="version, MCU type and minimal Kconfig through identify"
     )
     target = identify.add_mutually_exclusive_group(required=True)
-    device = checked(DEVICE_RE, "an absolute device path of plain characters")
-    target.add_argument("--serial", type=device, metavar="DEV")
-    target.add_argument("--canbus-uuid", type=checked(UUID_RE, "12 hex digits"), metavar="UUID")
-    identify.add_argument("--baud", type=number_in(300, 12000000, int), metavar="N")
+    target.add_argument("--serial", type=BOARD_FIELDS["serial"], metavar="DEV")
+    target.add_argument("--canbus-uuid", type=BOARD_FIELDS["canbus_uuid"], metavar="UUID")
+    identify.add_argument("--baud", type=BOARD_FIELDS["baud"], metavar="N")
     add_can_transport(identify)
-    node_id = number_in(NODE_ID_FIRST, NODE_ID_LAST, int)
     identify.add_argument(
-        "--node-id", type=node_id, metavar="N",
+        "--node-id", type=BOARD_FIELDS["node_id"], metavar="N",
         help="id to give the node (default 4); use the one klippy gives it: 4 + its index "
         "among the CAN MCUs of printer.cfg",
     )
     add_timeout(identify, 5.0, IDENTIFY_TIMEOUT_HELP)
-    identify.add_argument(
-        "--wait", type=number_in(0.0, 600.0, float), default=0.0, metavar="SECONDS",
-        help="try again until the board answers or SECONDS have passed (default 0: once); "
+    add_identify_wait(
+        identify,
+        "try again until the board answers or SECONDS have passed (default 0: once); "
         "for a board coming back from a flash",
     )
 
 
-# identify-all: the fields of one board, each checked as identify checks its option.
-BOARD_FIELDS = {
-    "serial": checked(DEVICE_RE, "an absolute device path of plain characters"),
-    "baud": number_in(300, 12000000, int),
-    "canbus_uuid": checked(UUID_RE, "12 hex digits"),
-    "interface": checked(INTERFACE_RE, "a network interface name"),
-    "can_socket": checked(DEVICE_RE, "an absolute path"),
-    "node_id": number_in(NODE_ID_FIRST, NODE_ID_LAST, int),
-}
+def add_identify_wait(parser, help_text):
+    parser.add_argument(
+        "--wait", type=number_in(0.0, 600.0, float), default=0.0, metavar="SECONDS", help=help_text
+    )
 
 
 def board_target(value):
@@ -157,7 +160,8 @@ def board_target(value):
     unknown = sorted(set(board) - set(BOARD_FIELDS))
     if unknown:
         raise argparse.ArgumentTypeError(
-            "%r has %s; a board has %s" % (value, ", ".join(unknown), ", ".join(sorted(BOARD_FIELDS)))
+            "%r has %s; a board has %s"
+            % (value, ", ".join(unknown), ", ".join(sorted(BOARD_FIELDS)))
         )
     if ("serial" in board) == ("canbus_uuid" in board):
         raise argparse.ArgumentTypeError("%r needs serial or canbus_uuid, one of them" % (value,))
@@ -166,7 +170,9 @@ def board_target(value):
     )
     for name, field in board.items():
         if isinstance(field, bool) or not isinstance(field, (str, int)):
-            raise argparse.ArgumentTypeError("%r: %s is not a string or a whole number" % (value, name))
+            raise argparse.ArgumentTypeError(
+                "%r: %s is not a string or a whole number" % (value, name)
+            )
         setattr(target, name, BOARD_FIELDS[name](str(field)))
     return target
 
@@ -182,10 +188,7 @@ def add_identify_all(commands):
         '"can_socket": PATH, "node_id": N}, and "baud" for a serial one',
     )
     add_timeout(every, 5.0, IDENTIFY_TIMEOUT_HELP)
-    every.add_argument(
-        "--wait", type=number_in(0.0, 600.0, float), default=0.0, metavar="SECONDS",
-        help="each board's own wait, as identify --wait",
-    )
+    add_identify_wait(every, "each board's own wait, as identify --wait")
 
 
 def add_query_can(commands):

@@ -74,6 +74,7 @@ export class SftpError extends Error {
 export class SshSession {
   private closed = false;
   private agent?: Promise<RemoteAgent>;
+  private sftpChannel?: Promise<SFTPWrapper>;
   /** Milliseconds spent waiting for commands on the host. */
   remoteMs = 0;
 
@@ -183,8 +184,39 @@ export class SshSession {
   }
 
   /**
+   * The connection's SFTP channel, opened on first use and kept for the next transfers: each new
+   * one makes the host start an sftp-server. Dropped when the host closes it.
+   */
+  private sftpSession(): Promise<SFTPWrapper> {
+    if (this.sftpChannel) return this.sftpChannel;
+    const opening = this.ssh.requestSFTP();
+    this.sftpChannel = opening;
+    const forget = (): void => {
+      if (this.sftpChannel === opening) this.sftpChannel = undefined;
+    };
+    opening.then((channel) => {
+      channel.once('end', forget);
+      channel.once('close', forget);
+    }, forget);
+    return opening;
+  }
+
+  /** Closes the SFTP channel, if one is open; the next transfer opens another. */
+  private closeSftp(): void {
+    const channel = this.sftpChannel;
+    this.sftpChannel = undefined;
+    void channel?.then(
+      (open) => open.end(),
+      () => undefined,
+    );
+  }
+
+  /**
    * One SFTP transfer with a deadline: `transfer` gets the SFTP channel and calls back once. A
-   * connection lost meanwhile raises SshConnectionError, any other failure SftpError.
+   * connection lost meanwhile raises SshConnectionError, any other failure SftpError. A transfer
+   * that ran out of time closes the channel, so nothing it still sends reaches the next one; one
+   * that failed because the host had closed the kept channel is tried once more on a new one
+   * (each transfer writes or reads a whole file).
    */
   private async sftp<T>(
     what: string,
@@ -194,24 +226,38 @@ export class SshSession {
     this.guard();
     if (!this.connected) throw new SshConnectionError(`connection to ${this.target.address} is closed`);
     const started = Date.now();
-    let sftp: SFTPWrapper | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const attempt = async (): Promise<T> => {
+      const open = await this.sftpSession();
+      try {
+        return await new Promise<T>((resolve, reject) => {
+          const left = timeoutSeconds * 1000 - (Date.now() - started);
+          timer = setTimeout(() => {
+            timedOut = true;
+            this.closeSftp();
+            reject(new Error(`took longer than ${timeoutSeconds} s`));
+          }, left);
+          transfer(open, (error, value) => (error ? reject(error) : resolve(value as T)));
+        });
+      } finally {
+        clearTimeout(timer);
+      }
+    };
     try {
-      const open = (sftp = await this.ssh.requestSFTP());
-      return await new Promise<T>((resolve, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`took longer than ${timeoutSeconds} s`)),
-          timeoutSeconds * 1000,
-        );
-        transfer(open, (error, value) => (error ? reject(error) : resolve(value as T)));
-      });
+      const channel = this.sftpChannel;
+      try {
+        return await attempt();
+      } catch (error) {
+        const hostClosedIt = channel !== undefined && this.sftpChannel !== channel;
+        if (timedOut || !hostClosedIt || !this.connected) throw error;
+        return await attempt();
+      }
     } catch (error) {
       if (!this.connected)
         throw new SshConnectionError(`connection to ${this.target.address} dropped while ${what}`);
       throw new SftpError(`${what}: ${(error as Error).message}`);
     } finally {
-      clearTimeout(timer);
-      sftp?.end();
       this.remoteMs += Date.now() - started;
     }
   }
@@ -240,6 +286,7 @@ export class SshSession {
 
   dispose(): void {
     this.closed = true;
+    this.closeSftp();
     void this.agent?.then(
       (agent) => agent.close(),
       () => undefined,

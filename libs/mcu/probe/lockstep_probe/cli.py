@@ -7,7 +7,6 @@ import json
 import re
 import sys
 import time
-import traceback
 
 from .errors import EXIT_FAILURE, ProbeError, UsageError
 
@@ -347,6 +346,8 @@ def main(argv=None):
         emit(dict({"error": str(exc)}, **exc.fields))
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the worker still needs one JSON object
+        import traceback  # only here: every probe run is a Python start, and most end well
+
         traceback.print_exc()
         message = "lockstep_probe internal error (%s: %s); see its stderr"
         emit({"error": message % (type(exc).__name__, exc)})

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { FirmwareStore } from './firmware-store';
 import type { PrinterHost } from './printer-host';
 
@@ -54,5 +55,96 @@ describe('FirmwareStore: what it reads back from the host is checked before it n
   it('refuses a Kconfig hash that is not a SHA-256', () => {
     const { host } = hostListing('');
     expect(() => new FirmwareStore(host).dir('v0.13.0', '../x')).toThrow(/kconfigHash/);
+  });
+});
+
+/** A printer host that records what the store asks of it, in order; the manifest starts absent. */
+function recordingHost(): {
+  host: PrinterHost;
+  calls: string[];
+  stdin: string[];
+  written: Map<string, string>;
+} {
+  const calls: string[] = [];
+  const stdin: string[] = [];
+  const written = new Map<string, string>();
+  const host = {
+    lockstepDir: '/home/pi/.lockstep',
+    check: async (_step: string, _what: string, command: string, options?: { stdin?: string }) => {
+      calls.push(`check ${command}`);
+      if (options?.stdin) stdin.push(options.stdin);
+      return '';
+    },
+    uploadFile: async (_step: string, path: string) => {
+      calls.push(`upload ${path}`);
+    },
+    readFile: async (_step: string, path: string) => {
+      calls.push(`read ${path}`);
+      return written.get(path) ?? null;
+    },
+    writeFile: async (_step: string, path: string, content: string) => {
+      calls.push(`write ${path}`);
+      written.set(path, content);
+    },
+  } as unknown as PrinterHost;
+  return { host, calls, stdin, written };
+}
+
+describe('FirmwareStore.install: builds made elsewhere put in the store', () => {
+  const version = 'v0.13.0-0-g1b6ba2e';
+  const root = `/home/pi/.lockstep/firmware/${version}`;
+  const h1 = '1'.repeat(64);
+  const h2 = '2'.repeat(64);
+  const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+  it('uploads every build of a version, checks them all on the host in one command, then moves them and writes the manifest once', async () => {
+    const { host, calls, stdin, written } = recordingHost();
+    const builds = new Map([
+      [h1, new Map([['klipper.bin', Buffer.from('usb board')]])],
+      [
+        h2,
+        new Map([
+          ['klipper.elf', Buffer.from('linux mcu')],
+          ['klipper.uf2', Buffer.from('rp2040')],
+        ]),
+      ],
+    ]);
+    await new FirmwareStore(host).install('build', version, COMMIT, builds, '2026-12-04T00:00:00.000Z');
+
+    expect(calls).toEqual([
+      `check rm -rf -- ${root}/.incoming-${h1} ${root}/.incoming-${h2} && mkdir -p -- ${root}/.incoming-${h1} ${root}/.incoming-${h2}`,
+      `upload ${root}/.incoming-${h1}/klipper.bin`,
+      `upload ${root}/.incoming-${h2}/klipper.elf`,
+      `upload ${root}/.incoming-${h2}/klipper.uf2`,
+      `check sha256sum --check --strict - && rm -rf ${root}/${h1} && mv ${root}/.incoming-${h1} ${root}/${h1} && rm -rf ${root}/${h2} && mv ${root}/.incoming-${h2} ${root}/${h2}`,
+      `read ${root}/manifest.json`,
+      `write ${root}/manifest.json`,
+    ]);
+    expect(stdin).toEqual([
+      `${sha('usb board')}  ${root}/.incoming-${h1}/klipper.bin\n` +
+        `${sha('linux mcu')}  ${root}/.incoming-${h2}/klipper.elf\n` +
+        `${sha('rp2040')}  ${root}/.incoming-${h2}/klipper.uf2\n`,
+    ]);
+    const manifest = JSON.parse(written.get(`${root}/manifest.json`)!) as { builds: object; commit: string };
+    expect(manifest.commit).toBe(COMMIT);
+    expect(manifest.builds).toEqual({
+      [h1]: { files: { 'klipper.bin': sha('usb board') } },
+      [h2]: { files: { 'klipper.elf': sha('linux mcu'), 'klipper.uf2': sha('rp2040') } },
+    });
+  });
+
+  it.each([
+    ['a Kconfig hash that is not a SHA-256', '../x', 'klipper.bin', /kconfigHash/],
+    ['a file that is not a firmware artifact', h1, '../../.bashrc', /not a firmware artifact/],
+  ])('refuses %s before any command reaches the host', async (_what, hash, file, message) => {
+    const { host, calls } = recordingHost();
+    const builds = new Map([
+      [h2, new Map([['klipper.bin', Buffer.from('fine')]])],
+      [hash, new Map([[file, Buffer.from('x')]])],
+    ]);
+    await expect(
+      new FirmwareStore(host).install('build', version, COMMIT, builds, '2026-12-04T00:00:00.000Z'),
+    ).rejects.toThrow(message);
+    expect(calls).toEqual([]);
   });
 });

@@ -118,43 +118,56 @@ export class FirmwareStore {
   }
 
   /**
-   * Puts a build made elsewhere in the store: its files uploaded (SFTP) into a folder beside the
-   * build's, their SHA-256 checked on the host, then the folder moved into place and the build
-   * added to the version's manifest. A build that does not arrive intact is never used.
+   * Puts builds of one version made elsewhere in the store: their files uploaded (SFTP) into a
+   * folder beside each build's, their SHA-256 checked on the host, then the folders moved into
+   * place and the builds added to the version's manifest. A build that does not arrive intact is
+   * never used: one file that differs and none is moved. Four commands for all the builds.
    */
   async install(
     step: UpdateStep,
     version: string,
     commit: string,
-    kconfigHash: string,
-    files: ReadonlyMap<string, Buffer>,
+    builds: ReadonlyMap<string, ReadonlyMap<string, Buffer>>,
     createdAt: string,
   ): Promise<void> {
-    const dir = this.dir(version, kconfigHash);
-    const incoming = `${this.dir(version)}/.incoming-${kconfigHash}`;
-    const sums: Record<string, string> = {};
-    for (const [file, data] of files) {
-      if (!ARTIFACT.test(file)) throw new FieldError('file', `not a firmware artifact: ${file}`);
-      sums[file] = createHash('sha256').update(data).digest('hex');
+    // Every name checked before any command: a hash that is not a SHA-256 or a file that is not
+    // an artifact stops the install with nothing on the host touched.
+    const placed = [...builds].map(([hash, files]) => {
+      const dir = this.dir(version, hash);
+      return { hash, dir, incoming: `${this.dir(version)}/.incoming-${hash}`, files };
+    });
+    const stored: Record<string, StoredBuild> = {};
+    const sums: string[] = [];
+    for (const { hash, incoming, files } of placed) {
+      const build: StoredBuild = { files: {} };
+      for (const [file, data] of files) {
+        if (!ARTIFACT.test(file)) throw new FieldError('file', `not a firmware artifact: ${file}`);
+        const sha = createHash('sha256').update(data).digest('hex');
+        build.files[file] = sha;
+        sums.push(`${sha}  ${incoming}/${file}\n`);
+      }
+      stored[hash] = build;
     }
+    if (placed.length === 0) return;
+    const folders = placed.map((p) => p.incoming);
     await this.host.check(
       step,
       'preparing the firmware upload',
-      `rm -rf ${shellQuote(incoming)} && mkdir -p ${shellQuote(incoming)}`,
+      `${shellCommand(['rm', '-rf', '--', ...folders])} && ${shellCommand(['mkdir', '-p', '--', ...folders])}`,
     );
-    for (const [file, data] of files) await this.host.uploadFile(step, `${incoming}/${file}`, data);
+    for (const { incoming, files } of placed) {
+      for (const [file, data] of files) await this.host.uploadFile(step, `${incoming}/${file}`, data);
+    }
+    const moves = placed.map(
+      ({ dir, incoming }) => `rm -rf ${shellQuote(dir)} && mv ${shellQuote(incoming)} ${shellQuote(dir)}`,
+    );
     await this.host.check(
       step,
       `checking the uploaded firmware of ${version} on the host`,
-      `cd ${shellQuote(incoming)} && sha256sum --check --strict - && ` +
-        `rm -rf ${shellQuote(dir)} && mv ${shellQuote(incoming)} ${shellQuote(dir)}`,
-      {
-        stdin: Object.entries(sums)
-          .map(([file, sha]) => `${sha}  ${file}\n`)
-          .join(''),
-      },
+      ['sha256sum --check --strict -', ...moves].join(' && '),
+      { stdin: sums.join('') },
     );
-    await this.save(step, version, commit, { [kconfigHash]: { files: sums } }, createdAt);
+    await this.save(step, version, commit, stored, createdAt);
   }
 
   /** Stored versions, newest first: folder names that are versions, with a manifest of that version. */

@@ -155,26 +155,19 @@ export async function fetchPrebuilt(run: UpdateRun, step: PrebuiltStep): Promise
   run.prebuilt = prebuilt;
 }
 
-/** The build step of such a job: the fetched builds put in the host's firmware store; no make. */
+/** The build step of such a job: the fetched builds put in the host's firmware store, one version at a time; no make. */
 export async function installPrebuilt(run: UpdateRun): Promise<void> {
   await fetchPrebuilt(run, 'build');
+  let index = 0;
   for (const [version, builds] of run.prebuilt!) {
-    let index = 0;
-    for (const [hash, build] of builds) {
-      const names = run.mcus.filter((m) => m.kconfigHash === hash).map((m) => mcuLabel(m.name));
-      await run.enter('build', `installing the prebuilt ${version} for ${names.join(', ')}`, {
-        mcu: run.mcus.find((m) => m.kconfigHash === hash)?.name,
-        fraction: index++ / builds.size,
-      });
-      await run.host.store.install(
-        'build',
-        version,
-        build.commit,
-        hash,
-        build.files,
-        run.clock.date().toISOString(),
-      );
-      await run.hooks.checkpoint();
-    }
+    if (builds.size === 0) continue;
+    const names = run.mcus.filter((m) => builds.has(m.kconfigHash)).map((m) => mcuLabel(m.name));
+    await run.enter('build', `installing the prebuilt ${version} for ${names.join(', ')}`, {
+      fraction: index++ / run.prebuilt!.size,
+    });
+    const commit = [...builds.values()][0]!.commit;
+    const files = new Map([...builds].map(([hash, build]) => [hash, build.files]));
+    await run.host.store.install('build', version, commit, files, run.clock.date().toISOString());
+    await run.hooks.checkpoint();
   }
 }

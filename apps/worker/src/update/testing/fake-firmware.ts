@@ -119,21 +119,24 @@ export class FakeStore {
     this.manifests.set(version, manifest);
   }
 
-  /** A prebuilt build put in the store: stored with the sums of the bytes that arrived. */
+  /** Prebuilt builds of one version put in the store: stored with the sums of the bytes that arrived. */
   async install(
     _step: UpdateStep,
     version: string,
     commit: string,
-    kconfigHash: string,
-    files: ReadonlyMap<string, Buffer>,
+    builds: ReadonlyMap<string, ReadonlyMap<string, Buffer>>,
     createdAt: string,
   ): Promise<void> {
-    this.host.effect(`store.install ${version} ${this.host.namesOf(kconfigHash)}`);
-    const sums = Object.fromEntries(
-      [...files].map(([file, data]) => [file, createHash('sha256').update(data).digest('hex')]),
+    this.host.effect(
+      `store.install ${version} ${[...builds.keys()].map((h) => this.host.namesOf(h)).join(' ')}`,
     );
     const manifest = this.manifests.get(version) ?? { version, commit, createdAt, builds: {} };
-    manifest.builds[kconfigHash] = { files: sums };
+    for (const [hash, files] of builds) {
+      const sums = Object.fromEntries(
+        [...files].map(([file, data]) => [file, createHash('sha256').update(data).digest('hex')]),
+      );
+      manifest.builds[hash] = { files: sums };
+    }
     this.manifests.set(version, manifest);
   }
 

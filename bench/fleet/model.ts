@@ -79,7 +79,15 @@ export const FLASH_SECONDS: Record<string, TimingFigure> = {
 export const LINUX_FLASH_NOTE =
   "Linux MCU `make flash` (install klipper_mcu, restart the service): not scaled, the simulator's own install time";
 
+/**
+ * How long klippy tries to connect to an MCU before "Unable to connect" (klippy/serialhdl.py,
+ * klipper.md): a timeout, not work, so not scaled. With it the simulated klippy waits as the real
+ * one does for an MCU a loaded simulation answers late.
+ */
+export const KLIPPY_CONNECT_SECONDS = 90;
+
 export interface FarmTiming {
+  klippyConnectSeconds: number;
   buildSeconds: number;
   flashSeconds: number;
   buildSecondsByMcu: Record<string, number>;
@@ -96,6 +104,7 @@ export function farmTiming(scale: number): FarmTiming {
   const builds = scaled(BUILD_SECONDS);
   const flashes = scaled(FLASH_SECONDS);
   return {
+    klippyConnectSeconds: KLIPPY_CONNECT_SECONDS,
     // A Kconfig of another MCU than the model names takes the slowest modelled build.
     buildSeconds: Math.max(...Object.values(builds)),
     flashSeconds: Math.max(...Object.values(flashes)),

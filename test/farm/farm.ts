@@ -46,6 +46,11 @@ export interface FarmOptions {
   buildSecondsByMcu?: Record<string, number>;
   /** Seconds one transfer takes by flash method (katapult-serial, katapult-can, rp2040-rom, dfu, sdcard). */
   flashSecondsByMethod?: Record<string, number>;
+  /**
+   * How long the simulated klippy keeps trying to connect to an MCU before "Unable to connect"
+   * (klippy's own is 90 s, klippy/serialhdl.py; default 4 s, so tests of a dead MCU stay short).
+   */
+  klippyConnectSeconds?: number;
   /** Keep the farm after this process exits (the CLI's `up`); otherwise a later sweep removes it. */
   detached?: boolean;
   homeSizeMb?: number;
@@ -576,6 +581,9 @@ async function startHost(
     flashSeconds: options.flashSeconds ?? 0.2,
     ...(options.buildSecondsByMcu ? { buildSecondsByMcu: options.buildSecondsByMcu } : {}),
     ...(options.flashSecondsByMethod ? { flashSecondsByMethod: options.flashSecondsByMethod } : {}),
+    ...(options.klippyConnectSeconds !== undefined
+      ? { klippyConnectSeconds: options.klippyConnectSeconds }
+      : {}),
     moonrakerPort: profile.instances?.[0]?.moonrakerPort ?? 7125,
     ...(profile.instances ? { instances: profile.instances } : {}),
     startKlipper: !options.klipperStopped,

@@ -103,6 +103,8 @@ export interface SimHostSpec {
   buildSecondsByMcu?: Record<string, number>;
   /** Seconds one transfer takes by flash method; flashSeconds for the others. */
   flashSecondsByMethod?: Record<string, number>;
+  /** How long the simulated klippy tries to connect to an MCU (default CONNECT_TIMEOUT_MS of klippy.ts). */
+  klippyConnectSeconds?: number;
   /** The (first) instance's Moonraker port. */
   moonrakerPort: number;
   /**

@@ -140,6 +140,17 @@ describe('fault injection', () => {
       expect(missing.canbusUuid).toBeDefined();
     }));
 
+  it("with klippy's own connect timeout (klippyConnectSeconds) klippy is still connecting to a missing node past the default 4 s", () =>
+    withHost({ klipperStopped: true, klippyConnectSeconds: 60 }, async ({ host, shell }) => {
+      await host.setFault({ kind: 'can-node-missing', mcu: 'sb2209' });
+      await shell.check('sudo -n lockstep-host-helper service start klipper');
+      // The test above, with the default, is in state error by now.
+      await new Promise((resolve) => setTimeout(resolve, 8000));
+      expect(await klippyState(host)).toBe('startup');
+      const { body } = await host.moonraker<{ result: { state_message: string } }>('/printer/info');
+      expect(body.result.state_message).toMatch(/attempting to connect/);
+    }));
+
   it('needs-bootsel: the RP2040 ignores the bootloader request and make flash still exits 0, as rp2040_flash does', () =>
     withHost({ klipperStopped: true }, async ({ host, shell, mcu }) => {
       await shell.check(`${CHECKOUT_V13} && ${buildCommand('probe')}`);

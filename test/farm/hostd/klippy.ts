@@ -35,7 +35,10 @@ interface Connection {
 const STARTUP_MESSAGE =
   'Printer is not ready\nThe klippy host software is attempting to connect.  Please\nretry in a few moments.\n';
 
-/** The connection timeout: klippy's is 90 s; the simulator keeps the behaviour, not the wait. */
+/**
+ * The connection timeout: klippy's is 90 s; by default the simulator keeps the behaviour, not the
+ * wait (the host spec's klippyConnectSeconds sets it, as the bench does with klippy's own).
+ */
 const CONNECT_TIMEOUT_MS = 4000;
 const RETRY_MS = 250;
 
@@ -213,7 +216,11 @@ export class Klippy {
 
   /** Opens the MCU's transport and identifies it, retrying until the connect timeout. */
   private async connectMcu(generation: number, mcu: KlippyMcuSection): Promise<DataDictionary | undefined> {
-    const deadline = Date.now() + CONNECT_TIMEOUT_MS;
+    const deadline =
+      Date.now() +
+      (this.spec.klippyConnectSeconds !== undefined
+        ? this.spec.klippyConnectSeconds * 1000
+        : CONNECT_TIMEOUT_MS);
     while (generation === this.generation && Date.now() < deadline) {
       let channel: (McuChannel & { close(): void }) | undefined;
       try {

@@ -40,6 +40,8 @@ const STARTUP_MESSAGE =
  * wait (the host spec's klippyConnectSeconds sets it, as the bench does with klippy's own).
  */
 const CONNECT_TIMEOUT_MS = 4000;
+/** How long one try waits for the MCU's identify before klippy drops it and tries again (serialhdl.py's 5 s). */
+const IDENTIFY_TRY_MS = 5000;
 const RETRY_MS = 250;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -227,7 +229,10 @@ export class Klippy {
         channel = mcu.canbusUuid
           ? await this.openCan(mcu)
           : await HeldSerialChannel.open(mcu.serial!, this.spec.user);
-        const dictionary = await identifyMcu(channel, Math.max(500, deadline - Date.now()));
+        const dictionary = await identifyMcu(
+          channel,
+          Math.max(500, Math.min(IDENTIFY_TRY_MS, deadline - Date.now())),
+        );
         if (generation !== this.generation) {
           channel.close();
           return undefined;

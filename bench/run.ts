@@ -17,6 +17,7 @@ import {
   commandMs,
   describeRef,
   flashMs,
+  flashToolMs,
   median,
   verifyHosts,
   type HostVerdict,
@@ -118,11 +119,14 @@ interface LockstepMeasure {
     hostCommandMs: number;
     overheadMs: number | null;
     flashMs: number;
+    flashToolMs: number;
     builds: number;
     buildsByVersion: Record<string, number>;
   }[];
   buildHostBuildsMs: number[];
   builds: number;
+  /** ⌈printers / concurrency⌉: how many printers' updates one after another the ideal counts. */
+  waves: number;
   idealMs: number;
   /** How many different board Kconfigs the printers have (the farm's spec of each board). */
   distinctKconfigs: number;
@@ -211,6 +215,7 @@ async function lockstepRollout(
         hostCommandMs,
         overheadMs: jobMs === null ? null : jobMs - hostCommandMs,
         flashMs: flashMs(audit),
+        flashToolMs: flashToolMs(audit),
         builds: builds(audit),
         buildsByVersion: buildsByVersion(audit),
       };
@@ -226,6 +231,7 @@ async function lockstepRollout(
       printers: perPrinter,
       buildHostBuildsMs,
       builds: farm.hosts.reduce((n, h) => n + builds(auditSince(h, marks)), 0),
+      waves,
       idealMs: waves * slowestFlashMs + buildHostBuildsMs.reduce((a, b) => a + b, 0),
       distinctKconfigs: distinctKconfigs(printers),
       ...(rss ? { rss } : {}),
@@ -418,6 +424,8 @@ async function overheadSection(run: Run): Promise<void> {
   });
   const overheads = measure.printers.map((p) => p.overheadMs).filter((v): v is number => v !== null);
   run.raw['overhead'] = measure;
+  if (measure.verified)
+    run.summary['flashToolMsAlone'] = Math.max(...measure.printers.map((p) => p.flashToolMs));
   if (measure.verified && overheads.length === printers)
     run.summary['overheadMsPerPrinter'] = median(overheads);
   else run.missing['overheadMsPerPrinter'] = `the rollout of ${printers} printers did not complete`;
@@ -539,6 +547,27 @@ async function scaleSection(run: Run): Promise<void> {
   run.summary['scaleMbPerSimulatedHost'] = Math.round(measure.farm.mbPerHost);
 }
 
+/**
+ * The ideal with each printer's whole time inside its flash tools instead of its boards' writing:
+ * the slowest of the overhead section's printers, each updated alone (under the rollout's load the
+ * tools would run slower and make that ideal kinder), for the rollout and the scale section.
+ */
+function idealsFromFlashTools(run: Run): void {
+  const alone = run.summary['flashToolMsAlone'];
+  if (typeof alone !== 'number') return;
+  const keys = [
+    ['lockstep', 'idealToolsMs', 'ratioVsIdealTools'],
+    ['scale', 'scaleIdealToolsMs', 'scaleRatioVsIdealTools'],
+  ] as const;
+  for (const [variant, idealKey, ratioKey] of keys) {
+    const measure = run.raw[variant] as LockstepMeasure | undefined;
+    if (!measure) continue;
+    const ideal = measure.waves * alone + measure.buildHostBuildsMs.reduce((a, b) => a + b, 0);
+    run.summary[idealKey] = ideal;
+    run.summary[ratioKey] = measure.wallMs / ideal;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const options = parseOptions(argv);
   const prefix = `lockstep-bench-${process.pid}`;
@@ -590,6 +619,7 @@ async function main(argv: string[]): Promise<number> {
     ['api', options.only.has('api'), () => apiSection(run)],
     ['rss', options.only.has('rss'), () => rssSection(run)],
     ['scale', options.only.has('scale'), () => scaleSection(run)],
+    ['ideal from the flash tools', true, async () => idealsFromFlashTools(run)],
   ];
   const sectionMs: Record<string, number> = {};
   try {

@@ -28,10 +28,37 @@ export function commandMs(audit: readonly AuditEntry[]): number {
 
 /** commandMs and how many commands it covers. */
 export function hostCommands(audit: readonly AuditEntry[]): { ms: number; commands: number } {
+  return commandsMatching(audit, (command) => command !== AGENT_COMMAND);
+}
+
+/**
+ * A command line that runs a flash tool: Katapult's flashtool.py writing a file, the host helper's
+ * Linux MCU install, DFU or RP2040 flash, the probe asking a board into its bootloader (what
+ * Klipper's flash_usb.py does first), flash-sdcard.sh.
+ */
+const FLASH_TOOL =
+  /flashtool\.py .*-f |lockstep-host-helper (?:install-linux-mcu|flash-dfu|flash-rp2040) |usb-bootloader --device |flash-sdcard\.sh /;
+
+/**
+ * The time the host spent inside its flash tools: the union of the commands that run one, each
+ * from its start to its exit. Beside the boards' writing (flashMs) it holds what the tools wait
+ * for: a bootloader to answer, a board to enumerate again, Katapult's own pauses.
+ */
+export function flashToolMs(audit: readonly AuditEntry[]): number {
+  return commandsMatching(audit, (command) => FLASH_TOOL.test(command) && !DETACHED_START.test(command)).ms;
+}
+
+/** The command that starts a flash detached: it quotes the tool's line and exits at once. */
+const DETACHED_START = /setsid nohup sh -c /;
+
+function commandsMatching(
+  audit: readonly AuditEntry[],
+  include: (command: string) => boolean,
+): { ms: number; commands: number } {
   const starts = new Map<unknown, number>();
   const intervals: [number, number][] = [];
   for (const entry of audit) {
-    if (entry.event === 'command' && entry.command !== AGENT_COMMAND)
+    if (entry.event === 'command' && include(String(entry.command)))
       starts.set(entry.session, Date.parse(entry.time));
     const start = starts.get(entry.session);
     if (entry.event === 'command-exit' && start !== undefined) {

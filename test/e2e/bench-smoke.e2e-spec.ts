@@ -46,6 +46,9 @@ describe('npm run bench, on two printers', () => {
       'overheadMsPerPrinter',
       'overheadMsUnderLoad',
       'lockstepCpuBusy',
+      'flashToolMsAlone',
+      'idealToolsMs',
+      'ratioVsIdealTools',
     ])
       expect(typeof results[key]).toBe('number');
     // The fleet of the builds section has three board Kconfigs; the build host builds each once.
@@ -56,6 +59,11 @@ describe('npm run bench, on two printers', () => {
     for (const variant of ['lockstep', 'sequential', 'ansible', 'overhead'])
       expect(raw[variant]!.verified).toBe(true);
     expect(raw['sequential']!.perHost).toHaveLength(2);
+    // Each printer's flash tools, read from its audit, hold the writing of its boards and more.
+    const alone = (raw['overhead'] as unknown as { printers: { flashMs: number; flashToolMs: number }[] })
+      .printers;
+    for (const printer of alone) expect(printer.flashToolMs).toBeGreaterThan(printer.flashMs);
+    expect(results['flashToolMsAlone']).toBe(Math.max(...alone.map((p) => p.flashToolMs)));
     expect(output).toMatch(/^ {2}speedup vs sequential +\S+x +≥ 10 +[✓✗]$/m);
     expect(output).toMatch(/^ {2}builds, built once +3 += distinct profiles +✓$/m);
     expect(output).toContain('all variants verified on the simulated hardware');

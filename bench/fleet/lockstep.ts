@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Farm, FarmHost } from '@lockstep/farm';
 import type { RolloutView } from '../../apps/api/src/rollouts/rollouts.service';
+import { loadWorkerConfig } from '../../apps/worker/src/config';
 import { call, startTestApi, type TestApi } from '../../test/api/api-harness';
 import { enrolment, ownedOrigin } from '../../test/api/fleet-fixtures';
 import { hostKeyLine, WorkerProcess } from '../../test/e2e/harness';
@@ -22,6 +23,22 @@ export interface LockstepServices {
   fleetctl: Fleetctl;
 }
 
+/**
+ * The worker's own defaults for its printer leases and BullMQ job locks. The e2e harness shortens
+ * them (5 s) so that tests of a dead worker end quickly; under a rollout's load that short a lock
+ * expires while its job still runs (at job concurrency 100 here: BullMQ's "could not renew lock",
+ * then printers' leases lost), which is not how the worker runs at a farm.
+ */
+function productionLocks(): Record<string, string> {
+  const defaults = loadWorkerConfig({ LOCKSTEP_SSH_KEY_FILE: '-' });
+  return {
+    LOCKSTEP_LEASE_TTL_MS: String(defaults.LOCKSTEP_LEASE_TTL_MS),
+    LOCKSTEP_LEASE_WAIT_MS: String(defaults.LOCKSTEP_LEASE_WAIT_MS),
+    LOCKSTEP_LOCK_DURATION_MS: String(defaults.LOCKSTEP_LOCK_DURATION_MS),
+    LOCKSTEP_STALLED_INTERVAL_MS: String(defaults.LOCKSTEP_STALLED_INTERVAL_MS),
+  };
+}
+
 export async function startLockstep(
   farm: Farm,
   options: { redisUrl: string; prefix: string; workerConcurrency: number },
@@ -37,6 +54,7 @@ export async function startLockstep(
     keyFile: farm.record.clientKey,
     env: {
       ...env,
+      ...productionLocks(),
       LOCKSTEP_ARTIFACT_STORE: store,
       LOCKSTEP_WORKER_CONCURRENCY: String(options.workerConcurrency),
     },

@@ -39,6 +39,9 @@ export function hostCommands(audit: readonly AuditEntry[]): { ms: number; comman
 const FLASH_TOOL =
   /flashtool\.py .*-f |lockstep-host-helper (?:install-linux-mcu|flash-dfu|flash-rp2040) |usb-bootloader --device |flash-sdcard\.sh /;
 
+/** The command that starts a flash detached: it quotes the tool's line and exits at once. */
+const DETACHED_START = /setsid nohup sh -c /;
+
 /**
  * The time the host spent inside its flash tools: the union of the commands that run one, each
  * from its start to its exit. Beside the boards' writing (flashMs) it holds what the tools wait
@@ -47,9 +50,6 @@ const FLASH_TOOL =
 export function flashToolMs(audit: readonly AuditEntry[]): number {
   return commandsMatching(audit, (command) => FLASH_TOOL.test(command) && !DETACHED_START.test(command)).ms;
 }
-
-/** The command that starts a flash detached: it quotes the tool's line and exits at once. */
-const DETACHED_START = /setsid nohup sh -c /;
 
 function commandsMatching(
   audit: readonly AuditEntry[],

@@ -6,6 +6,7 @@ import pino, { type Logger } from 'pino';
 import { QUEUES } from '@lockstep/contracts';
 import { PROBE_FILE_NAME, probeBundle } from '@lockstep/mcu/probe/bundle';
 import { openArtifactStore } from './artifacts/artifact-store';
+import { SharedArtifacts } from './artifacts/shared-artifacts';
 import { loadWorkerConfig, type WorkerConfig } from './config';
 import { anonymousRedisWarning, redisAcceptsAnonymous } from './redis-access';
 import { Clock } from './host/clock';
@@ -45,7 +46,7 @@ export class PrinterUpdateWorker implements OnModuleInit, OnApplicationShutdown 
       new UpdateService(),
       new Clock(),
       this.log,
-      artifacts,
+      artifacts && new SharedArtifacts(artifacts),
     );
     this.worker = new Worker(
       QUEUES.printerUpdate,

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   matchPrebuilt,
   mcuLabel,
@@ -9,8 +8,8 @@ import {
   type PrebuiltNeed,
   type PrebuiltProblem,
 } from '@lockstep/mcu';
-import type { ArtifactStore } from '../artifacts/artifact-store';
 import { ArtifactStoreError } from '../artifacts/artifact-store';
+import type { SharedArtifacts, SharedRead } from '../artifacts/shared-artifacts';
 import { UpdateFailure } from './errors';
 import type { PrebuiltFiles, UpdateRun } from './update-run';
 
@@ -48,7 +47,7 @@ function refusal(step: PrebuiltStep, problems: readonly PrebuiltProblem[], prefi
 /** Every file of the builds, read from the store and checked against the job's SHA-256 sums. */
 async function fetchBuilds(
   step: PrebuiltStep,
-  store: ArtifactStore,
+  store: SharedArtifacts,
   builds: ReadonlyMap<string, PrebuiltFirmware>,
   needs: readonly PrebuiltNeed[],
   commit: string,
@@ -60,9 +59,9 @@ async function fetchBuilds(
     const label = need.mcus.map(mcuLabel).join(', ');
     const files = new Map<string, Buffer>();
     for (const [file, sha] of Object.entries(build.files)) {
-      let data: Buffer | null;
+      let read: SharedRead;
       try {
-        data = await store.read(build.version, hash, file);
+        read = await store.read(build.version, hash, file, sha);
       } catch (error) {
         if (!(error instanceof ArtifactStoreError)) throw error;
         throw new UpdateFailure(step, `${label} the artifact store could not be read: ${error.message}`, {
@@ -71,7 +70,7 @@ async function fetchBuilds(
           ...early(step),
         });
       }
-      if (data === null) {
+      if (!read.found && read.missing) {
         problems.push({
           mcu: need.mcus[0]!,
           problem: `${label} the artifact store (${store.location}) has no ${build.version}/${hash}/${file}`,
@@ -79,16 +78,15 @@ async function fetchBuilds(
         });
         break;
       }
-      const actual = createHash('sha256').update(data).digest('hex');
-      if (actual !== sha) {
+      if (!read.found) {
         problems.push({
           mcu: need.mcus[0]!,
-          problem: `${label} ${build.version}/${hash}/${file} in the artifact store has SHA-256 ${actual}, the job names ${sha}`,
+          problem: `${label} ${build.version}/${hash}/${file} in the artifact store has SHA-256 ${read.sha256}, the job names ${sha}`,
           hint: 'the store holds another build than the one the job was planned with: build it again on the build host and plan the job from that build',
         });
         break;
       }
-      files.set(file, data);
+      files.set(file, read.data);
     }
     if (files.size === Object.keys(build.files).length) fetched.set(hash, { commit, files });
   }

@@ -10,7 +10,7 @@ import {
   type PrinterUpdateProgress,
   type PrinterUpdateResult,
 } from '@lockstep/contracts';
-import type { ArtifactStore } from '../artifacts/artifact-store';
+import type { SharedArtifacts } from '../artifacts/shared-artifacts';
 import type { WorkerConfig } from '../config';
 import type { Clock } from '../host/clock';
 import type { ProbeFile } from '../host/host-probe';
@@ -42,7 +42,7 @@ export class PrinterUpdateProcessor {
     private readonly service: UpdateService,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly artifacts: ArtifactStore | null = null,
+    private readonly artifacts: SharedArtifacts | null = null,
   ) {}
 
   async process(job: Job, token: string | undefined, signal?: AbortSignal): Promise<PrinterUpdateResult> {

@@ -17,7 +17,7 @@ import {
   type UpdatePlan,
 } from '@lockstep/mcu';
 import type { Logger } from 'pino';
-import type { ArtifactStore } from '../artifacts/artifact-store';
+import type { SharedArtifacts } from '../artifacts/shared-artifacts';
 import type { HostServices, InstanceServices } from '../host/host-services';
 import type { Clock } from '../host/clock';
 import { ProgressTracker } from './progress';
@@ -115,7 +115,7 @@ export class UpdateRun {
   readonly hooks: RunHooks;
   readonly log: Logger;
   /** The worker's artifact store (LOCKSTEP_ARTIFACT_STORE), if it has one. */
-  readonly artifacts: ArtifactStore | null;
+  readonly artifacts: SharedArtifacts | null;
 
   constructor(init: {
     job: PrinterUpdateJob;
@@ -126,7 +126,7 @@ export class UpdateRun {
     clock: Clock;
     hooks: RunHooks;
     log: Logger;
-    artifacts?: ArtifactStore | null;
+    artifacts?: SharedArtifacts | null;
   }) {
     this.job = init.job;
     this.jobId = init.jobId;

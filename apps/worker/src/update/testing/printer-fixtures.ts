@@ -17,6 +17,7 @@ import {
 } from '@lockstep/mcu/src/domain/fixtures/printer-cfg';
 import { pino } from 'pino';
 import type { ArtifactStore } from '../../artifacts/artifact-store';
+import { SharedArtifacts } from '../../artifacts/shared-artifacts';
 import { SEQUENCES, UpdateService } from '../update.service';
 import { UpdateRun } from '../update-run';
 import { FakeHost, type FlashScript, type PrintState } from './fake-host';
@@ -102,7 +103,7 @@ export function newRun(fake: FakeHost, job: PrinterUpdateJob, options: RunOption
       checkpoint: options.checkpoint ?? (async () => undefined),
     },
     log: pino({ level: 'silent' }),
-    artifacts: options.artifacts ?? null,
+    artifacts: options.artifacts ? new SharedArtifacts(options.artifacts) : null,
   });
 }
 

@@ -30,6 +30,7 @@ import {
   type LockstepServices,
   type RssSample,
 } from './fleet/lockstep';
+import { perProcessScheduling } from './fleet/autogroup';
 import { cpuMeter, type CpuUse } from './fleet/cpu';
 import { BUILD_SECONDS, FLASH_SECONDS, LINUX_FLASH_NOTE, farmTiming, type FarmTiming } from './fleet/model';
 import { parseOptions, type BenchOptions } from './fleet/options';
@@ -248,7 +249,6 @@ function idealMs(waves: number, perPrinterMs: number, buildsMs: readonly number[
   return waves * perPrinterMs + buildsMs.reduce((a, b) => a + b, 0);
 }
 
-/** A rollout that did not complete, with what the worker's memory sampler saw until then. */
 const HOST_CPU_NOTES: Record<BenchOptions['hostCpu'], string> = {
   shared:
     "The simulated hosts share this machine's CPUs with what drives them (worker, API, ssh, Ansible), as any process does (--host-cpu shared).",
@@ -267,6 +267,7 @@ function saveAudits(variant: string, printers: readonly FarmHost[], marks: Map<s
   return dir;
 }
 
+/** A rollout that did not complete, with what the worker's memory sampler saw until then. */
 class RolloutFailed extends Error {
   constructor(
     override readonly cause: unknown,
@@ -596,6 +597,12 @@ async function main(argv: string[]): Promise<number> {
       HOST_CPU_NOTES[options.hostCpu],
     ],
   };
+  const autogroup = perProcessScheduling();
+  process.once('exit', () => autogroup.restore());
+  if (autogroup.before !== null && autogroup.before !== '0')
+    run.notes.push(
+      `The kernel's autogroup scheduling (kernel.sched_autogroup_enabled=${autogroup.before}) was off for the run and put back after it: with it on, each SSH session to a simulated host shares the CPUs as a group of its own, equally with the worker, API and bench together.`,
+    );
   for (const [signal, code] of [
     ['SIGINT', 130],
     ['SIGTERM', 143],
@@ -643,6 +650,7 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await downOwnFarms();
     await run.redis.stop();
+    autogroup.restore();
   }
   idealsFromFlashTools(run);
 
@@ -652,6 +660,7 @@ async function main(argv: string[]): Promise<number> {
     finishedAt: new Date().toISOString(),
     timeScale: options.timeScale,
     hostCpu: options.hostCpu,
+    schedAutogroup: autogroup.before,
     printers: options.printers,
     concurrency: options.concurrency,
     sections: [...options.only],

@@ -8,7 +8,7 @@ describe('parseOptions', () => {
       concurrency: 12,
       scalePrinters: 96,
       timeScale: 0.1,
-      hostCpu: 'shared',
+      hostCpu: 'mcus-first',
     });
   });
 

@@ -37,7 +37,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     scalePrinters: 96,
     scaleConcurrency: 24,
     timeScale: 0.1,
-    hostCpu: 'shared',
+    hostCpu: 'mcus-first',
     only: new Set(SECTIONS),
   };
   for (let i = 0; i < argv.length; i++) {

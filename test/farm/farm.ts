@@ -74,6 +74,9 @@ export interface FarmOptions {
    * them) at nice SIMULATOR_NICE, and everything started over SSH at nice 0. A real MCU answers
    * from a chip of its own however busy its host is, so with many hosts on few CPUs its answers
    * must not wait behind other hosts' commands.
+   * Both order processes across sessions only with the kernel's autogroup scheduling off
+   * (`kernel.sched_autogroup_enabled=0`; the bench turns it off for its run): with it on, each
+   * session, and so each SSH login to a host, shares the CPUs as a group of its own.
    */
   hostCpu?: HostCpu;
 }

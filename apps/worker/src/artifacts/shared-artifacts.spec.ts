@@ -53,23 +53,33 @@ describe('SharedArtifacts', () => {
     for (const read of reads) expect(read.found && read.data).toBe(first.data);
   });
 
-  it('gives a later job the bytes an earlier one still holds, without reading the store', async () => {
+  it('gives a later job the bytes an earlier one still holds, read and checked again', async () => {
     const store = storeWith('klipper.elf', elf);
     const shared = new SharedArtifacts(store);
     const held = await shared.read(VERSION, HASH, 'klipper.elf', sha(elf));
     const later = await shared.read(VERSION, HASH, 'klipper.elf', sha(elf));
-    expect(store.reads).toBe(1);
+    expect(store.reads).toBe(2);
     expect(later.found && held.found && later.data === held.data).toBe(true);
   });
 
-  it('shares only bytes with the SHA-256 asked for: another sum reads the store and reports what it holds', async () => {
+  it('refuses a build changed in the store while another job still holds its bytes', async () => {
     const store = storeWith('klipper.elf', elf);
     const shared = new SharedArtifacts(store);
     const held = await shared.read(VERSION, HASH, 'klipper.elf', sha(elf));
-    const other = await shared.read(VERSION, HASH, 'klipper.elf', 'b'.repeat(64));
+    const changed = Buffer.from('not the build');
+    store.files.set(`${VERSION}/${HASH}/klipper.elf`, changed);
+    const later = await shared.read(VERSION, HASH, 'klipper.elf', sha(elf));
     expect(held.found).toBe(true);
-    expect(other).toEqual({ found: false, missing: false, sha256: sha(elf) });
-    expect(store.reads).toBe(2);
+    expect(later).toEqual({ found: false, missing: false, sha256: sha(changed) });
+  });
+
+  it('reports what the store holds when the job names another SHA-256', async () => {
+    const shared = new SharedArtifacts(storeWith('klipper.elf', elf));
+    await expect(shared.read(VERSION, HASH, 'klipper.elf', 'b'.repeat(64))).resolves.toEqual({
+      found: false,
+      missing: false,
+      sha256: sha(elf),
+    });
   });
 
   it('reads a build written again in the store, whose sum the job names', async () => {
@@ -104,15 +114,16 @@ describe('SharedArtifacts', () => {
   it('keeps nothing once no job holds the bytes', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
-    const store = storeWith('klipper.elf', elf);
-    const shared = new SharedArtifacts(store);
-    const job = async (): Promise<boolean> =>
-      (await shared.read(VERSION, HASH, 'klipper.elf', sha(elf))).found;
-    expect(await job()).toBe(true);
+    const shared = new SharedArtifacts(storeWith('klipper.elf', elf));
+    const job = async (): Promise<WeakRef<Buffer>> => {
+      const read = await shared.read(VERSION, HASH, 'klipper.elf', sha(elf));
+      if (!read.found) throw new Error('not found');
+      return new WeakRef(read.data);
+    };
+    const bytes = await job();
     // the job's reference has ended; a WeakRef is cleared only after the turn that last read it
     await new Promise((resolve) => setTimeout(resolve, 0));
     gc();
-    await shared.read(VERSION, HASH, 'klipper.elf', sha(elf));
-    expect(store.reads).toBe(2);
+    expect(bytes.deref()).toBeUndefined();
   });
 });

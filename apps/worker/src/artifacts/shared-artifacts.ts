@@ -13,12 +13,13 @@ interface Read {
 }
 
 /**
- * The artifact store as the update jobs running at once read it: every job of a rollout fetches
- * the same few builds, so a file is read from the store once and its bytes are shared by every
- * job that asks for the same SHA-256 while any of them still holds it (a hundred jobs held a
- * hundred copies before). Only bytes whose SHA-256 is the one asked for are shared, so a build
- * written again in the store is read again; concurrent reads of one file are one read. Nothing
- * is kept once no job holds it. The jobs only read these buffers (SFTP uploads, hashing).
+ * The artifact store as the update jobs running at once read it. Every job of a rollout fetches
+ * the same few builds; each job still reads the store (reads of one file in flight at once are
+ * one read) and checks the SHA-256 its job names, so a build changed in the store is refused
+ * whatever other jobs hold. What is shared are the bytes: a job gets the buffer another job
+ * already holds for the same file and SHA-256 rather than a copy of its own (a hundred jobs held
+ * a hundred copies before), and nothing is kept once no job holds it. The jobs only read these
+ * buffers (SFTP uploads, hashing).
  */
 export class SharedArtifacts {
   private readonly held = new Map<string, WeakRef<Buffer>>();
@@ -36,14 +37,12 @@ export class SharedArtifacts {
 
   /** The file's bytes when they have `sha256`; otherwise whether it is missing or what it has. Store errors are thrown. */
   async read(version: string, kconfigHash: string, file: string, sha256: string): Promise<SharedRead> {
-    const key = `${version}/${kconfigHash}/${file}@${sha256}`;
-    const kept = this.held.get(key)?.deref();
-    if (kept) return { found: true, data: kept };
     const read = await this.readOnce(version, kconfigHash, file);
     if (read === null) return { found: false, missing: true };
     if (read.sha256 !== sha256) return { found: false, missing: false, sha256: read.sha256 };
-    const meanwhile = this.held.get(key)?.deref();
-    if (meanwhile) return { found: true, data: meanwhile };
+    const key = `${version}/${kconfigHash}/${file}@${sha256}`;
+    const kept = this.held.get(key)?.deref();
+    if (kept) return { found: true, data: kept };
     this.held.set(key, new WeakRef(read.data));
     this.collected.register(read.data, key);
     return { found: true, data: read.data };

@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FirmwareStore } from './firmware-store';
 import type { PrinterHost } from './printer-host';
 
@@ -146,5 +150,127 @@ describe('FirmwareStore.install: builds made elsewhere put in the store', () => 
       new FirmwareStore(host).install('build', version, COMMIT, builds, '2026-12-04T00:00:00.000Z'),
     ).rejects.toThrow(message);
     expect(calls).toEqual([]);
+  });
+});
+
+/** A printer host whose commands run in a local shell, its ~/.lockstep a temporary folder. */
+function localHost(lockstepDir: string): { host: PrinterHost; commands: string[] } {
+  const commands: string[] = [];
+  const host = {
+    lockstepDir,
+    run: (command: string) =>
+      new Promise((resolve) => {
+        commands.push(command);
+        execFile('sh', ['-c', command], (error, stdout, stderr) =>
+          resolve({
+            code: error ? (error.code as number) : 0,
+            stdout,
+            stderr,
+            durationMs: 0,
+            timedOut: false,
+          }),
+        );
+      }),
+  } as unknown as PrinterHost;
+  return { host, commands };
+}
+
+describe('FirmwareStore.verified: the stored builds checked against their manifest in one command', () => {
+  const version = 'v0.13.0-0-g1b6ba2e';
+  const usb = '1'.repeat(64);
+  const linux = '2'.repeat(64);
+  const rp2040 = '3'.repeat(64);
+  const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
+  let lockstep: string;
+  let root: string;
+
+  /** Stores files under their builds and a manifest naming `sums` (default: the files' own). */
+  function store(
+    files: Record<string, Record<string, string>>,
+    sums: Record<string, Record<string, string>> = {},
+  ): void {
+    const builds: Record<string, { files: Record<string, string> }> = {};
+    for (const [hash, named] of Object.entries(files)) {
+      mkdirSync(join(root, hash), { recursive: true });
+      builds[hash] = { files: {} };
+      for (const [file, content] of Object.entries(named)) {
+        writeFileSync(join(root, hash, file), content);
+        builds[hash].files[file] = sums[hash]?.[file] ?? sha(content);
+      }
+    }
+    writeFileSync(
+      join(root, 'manifest.json'),
+      JSON.stringify({ version, commit: COMMIT, createdAt: '2026-12-04T00:00:00.000Z', builds }),
+    );
+  }
+
+  beforeEach(() => {
+    lockstep = mkdtempSync(join(tmpdir(), 'lockstep-store-'));
+    root = join(lockstep, 'firmware', version);
+    mkdirSync(root, { recursive: true });
+  });
+  afterEach(() => rmSync(lockstep, { recursive: true, force: true }));
+
+  it('names the builds whose every file matches its SHA-256, in one command', async () => {
+    store({
+      [usb]: { 'klipper.bin': 'usb board' },
+      [linux]: { 'klipper.elf': 'linux mcu', 'klipper.uf2': 'x' },
+    });
+    const { host, commands } = localHost(lockstep);
+    expect(await new FirmwareStore(host).verified('flash', version, [usb, linux])).toEqual(
+      new Set([usb, linux]),
+    );
+    expect(commands).toHaveLength(1);
+  });
+
+  it('leaves out a build with a changed file, a missing file, or none in its manifest, and one not asked for', async () => {
+    store(
+      { [usb]: { 'klipper.bin': 'usb board' }, [linux]: { 'klipper.elf': 'linux mcu', 'klipper.uf2': 'x' } },
+      { [usb]: { 'klipper.bin': sha('another build') } },
+    );
+    rmSync(join(root, linux, 'klipper.uf2'));
+    mkdirSync(join(root, rp2040));
+    const { host } = localHost(lockstep);
+    const store_ = new FirmwareStore(host);
+    expect(await store_.verified('flash', version, [usb, linux, rp2040])).toEqual(new Set());
+    store({ [usb]: { 'klipper.bin': 'usb board' }, [rp2040]: { 'klipper.uf2': 'rp2040' } });
+    expect(await store_.verified('flash', version, [rp2040])).toEqual(new Set([rp2040]));
+  });
+
+  it.each([
+    ['no manifest', () => rmSync(join(root, 'manifest.json'))],
+    ['a manifest that is not JSON', () => writeFileSync(join(root, 'manifest.json'), '{"version":')],
+    [
+      'a manifest of another version',
+      () => writeFileSync(join(root, 'manifest.json'), readManifest().replace(version, 'v0.12.0-0-g0000000')),
+    ],
+    [
+      'sums forged after the manifest',
+      () =>
+        writeFileSync(
+          join(root, 'manifest.json'),
+          readManifest().replace(sha('usb board'), 'f'.repeat(64)) +
+            `\n@@LOCKSTEP-SUMS@@\n${'f'.repeat(64)}  ${join(root, usb)}/klipper.bin\n`,
+        ),
+    ],
+  ])('finds nothing stored with %s', async (_what, change) => {
+    store({ [usb]: { 'klipper.bin': 'usb board' } });
+    change();
+    const { host } = localHost(lockstep);
+    expect(await new FirmwareStore(host).verified('flash', version, [usb])).toEqual(new Set());
+  });
+
+  function readManifest(): string {
+    return readFileSync(join(root, 'manifest.json'), 'utf8');
+  }
+
+  it('reports a command that fails on the host', async () => {
+    const host = {
+      lockstepDir: lockstep,
+      run: async () => ({ code: 127, stdout: '', stderr: 'sh: cannot fork', durationMs: 0, timedOut: false }),
+    } as unknown as PrinterHost;
+    await expect(new FirmwareStore(host).verified('flash', version, [usb])).rejects.toThrow(
+      /reading .*manifest\.json and its builds' SHA-256 exited with 127: sh: cannot fork/,
+    );
   });
 });

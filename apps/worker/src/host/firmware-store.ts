@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { UpdateStep } from '@lockstep/contracts';
 import { assertSafeVersion, FieldError, isFullCommitId } from '@lockstep/mcu';
 import type { PrinterHost } from './printer-host';
+import { RemoteCommandError } from './remote-command-error';
 import { shellCommand, shellQuote } from './shell-quote';
 
 export interface StoredBuild {
@@ -20,6 +21,8 @@ const HASH = /^[0-9a-f]{64}$/;
 const ARTIFACT = /^klipper\.[a-z0-9]{1,8}$/;
 const STAMP = /^\d{4}-\d\d-\d\dT[0-9:.]+Z$/;
 const DIR_MARK = '@@LOCKSTEP-DIR@@';
+/** Between a manifest and the checksums of its builds in one command's output. */
+const SUMS_MARK = '@@LOCKSTEP-SUMS@@';
 
 /** A manifest read back from the host; anything that does not look as Lockstep wrote it is null. */
 function parseManifest(text: string, version: string): FirmwareManifest | null {
@@ -76,31 +79,37 @@ export class FirmwareStore {
     return text === null ? null : parseManifest(text, version);
   }
 
-  /** The builds among `hashes` that are stored intact (one manifest read, one checksum run). */
+  /**
+   * The builds among `hashes` that are stored intact: one command reads the version's manifest
+   * and hashes the files in those builds' folders, and a build counts only when every file its
+   * manifest names is there with that SHA-256 (a command per question would cost the host a
+   * process start each, before every flash).
+   */
   async verified(step: UpdateStep, version: string, hashes: readonly string[]): Promise<Set<string>> {
-    const manifest = await this.manifest(step, version);
-    const wanted = hashes.filter((hash) => Object.keys(manifest?.builds[hash]?.files ?? {}).length > 0);
-    const lines = wanted.flatMap((hash) =>
-      Object.entries(manifest!.builds[hash]!.files).map(
-        ([file, sha]) => `${sha}  ${this.dir(version, hash)}/${file}`,
-      ),
+    const manifestPath = `${this.dir(version)}/manifest.json`;
+    const folders = hashes.map((hash) => `${shellQuote(this.dir(version, hash))}/*`);
+    const result = await this.host.run(
+      `cat ${shellQuote(manifestPath)} 2>/dev/null; printf '\\n%s\\n' ${SUMS_MARK}` +
+        (folders.length > 0 ? `; sha256sum -- ${folders.join(' ')} 2>/dev/null` : '') +
+        '; true',
     );
-    if (lines.length === 0) return new Set();
-    const result = await this.host.run('sha256sum --check - 2>/dev/null; true', {
-      stdin: lines.join('\n') + '\n',
-    });
-    const ok = new Set(
-      result.stdout
-        .split('\n')
-        .filter((line) => line.endsWith(': OK'))
-        .map((line) => line.slice(0, -': OK'.length)),
-    );
+    const mark = result.stdout.lastIndexOf(`\n${SUMS_MARK}\n`);
+    if (result.code !== 0 || mark < 0)
+      throw new RemoteCommandError(step, `reading ${manifestPath} and its builds' SHA-256`, result);
+    const manifest = parseManifest(result.stdout.slice(0, mark), version);
+    const sums = new Map<string, string>();
+    for (const line of result.stdout.slice(mark + SUMS_MARK.length + 2).split('\n')) {
+      const sum = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
+      if (sum) sums.set(sum[2]!, sum[1]!);
+    }
     return new Set(
-      wanted.filter((hash) =>
-        Object.keys(manifest!.builds[hash]!.files).every((file) =>
-          ok.has(`${this.dir(version, hash)}/${file}`),
-        ),
-      ),
+      hashes.filter((hash) => {
+        const files = Object.entries(manifest?.builds[hash]?.files ?? {});
+        return (
+          files.length > 0 &&
+          files.every(([file, sha]) => sums.get(`${this.dir(version, hash)}/${file}`) === sha)
+        );
+      }),
     );
   }
 

@@ -101,6 +101,11 @@ export class PrinterHost {
     return userlandMachine(machine, longBit);
   }
 
+  /** Files are to be uploaded soon: the SFTP channel opens now, beside the next commands. */
+  prepareUploads(): void {
+    this.ssh.prepareTransfers();
+  }
+
   /** Writes bytes to an absolute path over SFTP; the directory must exist. */
   uploadFile(step: UpdateStep, path: string, data: Buffer): Promise<void> {
     return sftpStep(step, `uploading ${path}`, () =>

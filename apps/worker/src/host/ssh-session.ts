@@ -201,6 +201,15 @@ export class SshSession {
     return opening;
   }
 
+  /**
+   * Opens the SFTP channel for transfers a job knows are coming, so that the host starts its
+   * sftp-server (a process start, ~80 ms here) while other commands run. A channel that fails to
+   * open fails the transfer that needs it, which opens another.
+   */
+  prepareTransfers(): void {
+    if (this.connected) void this.sftpSession().catch(() => undefined);
+  }
+
   /** Closes the SFTP channel, if one is open; the next transfer opens another. */
   private closeSftp(): void {
     const channel = this.sftpChannel;

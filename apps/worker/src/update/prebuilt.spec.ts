@@ -79,6 +79,10 @@ describe('an update from firmware built elsewhere (firmware.source: artifacts)',
 
     expect(result.outcome).toBe('updated');
     expect(fake.shell.builds).toEqual([]);
+    // The upload channel opens at preflight, once, before the build step installs the fetched builds.
+    const prepared = fake.calls.indexOf('shell.prepareUploads');
+    expect(fake.calls.filter((c) => c === 'shell.prepareUploads')).toHaveLength(1);
+    expect(prepared).toBeLessThan(fake.calls.findIndex((c) => c.startsWith('store.install')));
     expect(fake.events.filter((e) => e.startsWith('store.') || e.startsWith('build '))).toEqual([
       // One install per version, its Kconfigs in flash order; then the running version's, kept for a rollback.
       `store.install ${V13.version} host mcu probe ebb36+sb2209`,
@@ -107,6 +111,23 @@ describe('an update from firmware built elsewhere (firmware.source: artifacts)',
 
     expect(store.reads.every((r) => r.startsWith(`${V13.version}/`))).toBe(true);
     expect(run.prebuilt?.get(V12.version)).toBeUndefined();
+  });
+
+  it('opens no upload channel when the printer stores every build intact', async () => {
+    const store = new MemoryStore();
+    const job = prebuiltJob([
+      ...stock(store, voronJob(), V13.version),
+      ...stock(store, voronJob(), V12.version),
+    ]);
+    const fake = healthyPrinter(job);
+    fake.store.stock(V13.version, V13.commit);
+    fake.store.stock(V12.version, V12.commit);
+    const { run } = await atPreflight(job, store, fake);
+
+    await preflight(run);
+
+    expect(store.reads).toEqual([]);
+    expect(fake.calls).not.toContain('shell.prepareUploads');
   });
 
   it.each<

@@ -11,6 +11,7 @@ import {
 import { ArtifactStoreError } from '../artifacts/artifact-store';
 import type { SharedArtifacts, SharedRead } from '../artifacts/shared-artifacts';
 import { UpdateFailure } from './errors';
+import { allInOrder } from './in-order';
 import type { PrebuiltFiles, UpdateRun } from './update-run';
 
 type PrebuiltStep = 'preflight' | 'build';
@@ -112,15 +113,29 @@ export async function fetchPrebuilt(run: UpdateRun, step: PrebuiltStep): Promise
   }
   const plan = run.requirePlan();
   const target = run.requireTarget();
-  const machine = plan.steps.some((s) => s.kind === 'linux') ? await run.host.shell.machine(step) : '';
+  const from = run.from;
+  const keep =
+    run.job.mode === 'update' &&
+    from.version !== '' &&
+    !versionsMatch(from.version, target.version) &&
+    !parseKlipperVersion(from.version).dirty;
+  const targetNeeds = needsOf(plan.steps.filter((s) => !s.upToDate));
+  const keptNeeds = keep ? needsOf(plan.steps) : [];
+  const hashes = (needs: PrebuiltNeed[]): string[] => needs.map((n) => n.kconfigHash);
+  // What the host is and stores, asked at once.
+  const [machine, storedTarget, storedKept] = await allInOrder([
+    async () => (plan.steps.some((s) => s.kind === 'linux') ? run.host.shell.machine(step) : ''),
+    () => run.host.store.verified(step, target.version, hashes(targetNeeds)),
+    async () => (keep ? run.host.store.verified(step, from.version, hashes(keptNeeds)) : new Set<string>()),
+  ]);
   const prebuilt = new Map<string, Map<string, PrebuiltFiles>>();
 
-  const take = async (version: string, commit: string, needs: PrebuiltNeed[]): Promise<PrebuiltProblem[]> => {
-    const stored = await run.host.store.verified(
-      step,
-      version,
-      needs.map((n) => n.kconfigHash),
-    );
+  const take = async (
+    version: string,
+    commit: string,
+    needs: PrebuiltNeed[],
+    stored: Set<string>,
+  ): Promise<PrebuiltProblem[]> => {
     const missing = needs.filter((n) => !stored.has(n.kconfigHash));
     if (missing.length === 0) return [];
     const matched = matchPrebuilt({ builds: firmware.builds, version, needs: missing, hostMachine: machine });
@@ -130,17 +145,11 @@ export async function fetchPrebuilt(run: UpdateRun, step: PrebuiltStep): Promise
     return problems;
   };
 
-  const problems = await take(target.version, target.commit, needsOf(plan.steps.filter((s) => !s.upToDate)));
+  const problems = await take(target.version, target.commit, targetNeeds, storedTarget);
   if (problems.length > 0) throw refusal(step, problems);
 
-  const from = run.from;
-  const keep =
-    run.job.mode === 'update' &&
-    from.version !== '' &&
-    !versionsMatch(from.version, target.version) &&
-    !parseKlipperVersion(from.version).dirty;
   if (keep) {
-    const kept = await take(from.version, from.commit, needsOf(plan.steps));
+    const kept = await take(from.version, from.commit, keptNeeds, storedKept);
     if (kept.length > 0 && run.job.policy.onFailure === 'rollback') {
       throw refusal(step, kept, `a rollback needs the firmware the printer runs now (${from.version}): `);
     }
@@ -151,6 +160,8 @@ export async function fetchPrebuilt(run: UpdateRun, step: PrebuiltStep): Promise
     }
   }
   run.prebuilt = prebuilt;
+  // The build step uploads them: the channel for that opens while the next steps ask the host.
+  if ([...prebuilt.values()].some((builds) => builds.size > 0)) run.host.shell.prepareUploads();
 }
 
 /** The build step of such a job: the fetched builds put in the host's firmware store, one version at a time; no make. */

@@ -21,15 +21,18 @@ export async function buildResult(
   failure: UpdateFailure | undefined,
   options: { askHost: boolean },
 ): Promise<PrinterUpdateResult> {
-  const hostVersion = options.askHost ? await ask(() => run.host.git.describe('done')) : null;
-  const instances = [];
-  for (const instance of run.instances) {
-    instances.push({
-      printerId: instance.printerId,
-      service: instance.klipper.unit,
-      klipperRunning: options.askHost ? await ask(() => instance.klipper.isActive()) : null,
-    });
-  }
+  // Asked at once: neither answer depends on the other.
+  const [hostVersion, active] = options.askHost
+    ? await Promise.all([
+        ask(() => run.host.git.describe('done')),
+        Promise.all(run.instances.map((instance) => ask(() => instance.klipper.isActive()))),
+      ])
+    : [null, run.instances.map(() => null)];
+  const instances = run.instances.map((instance, i) => ({
+    printerId: instance.printerId,
+    service: instance.klipper.unit,
+    klipperRunning: active[i] ?? null,
+  }));
   const running = instances.map((i) => i.klipperRunning);
   const klipperRunning = running.includes(true) ? true : running.includes(null) ? null : false;
   const plan = run.plan;

@@ -176,9 +176,8 @@ export class UpdateRun {
 
   /** The instances whose Klipper runs now, as systemd says. */
   async activeInstances(): Promise<RunInstance[]> {
-    const active: RunInstance[] = [];
-    for (const instance of this.instances) if (await instance.klipper.isActive()) active.push(instance);
-    return active;
+    const running = await Promise.all(this.instances.map((instance) => instance.klipper.isActive()));
+    return this.instances.filter((_, i) => running[i]);
   }
 
   record(name: string): McuRecord {

@@ -1,5 +1,6 @@
 import { journalStart, reachedStop } from '@lockstep/mcu';
 import { UpdateFailure } from '../errors';
+import { allInOrder } from '../in-order';
 import type { Finish, UpdateRun } from '../update-run';
 import type { Step } from './step';
 
@@ -12,8 +13,9 @@ import type { Step } from './step';
 export async function connect(run: UpdateRun): Promise<Finish | void> {
   await run.enter('connect', 'checking the host');
   const { git, shell, probe, journal } = run.host;
-  run.hostVersion = await git.describe('connect');
-  run.start = journalStart(await journal.read(), journal.path);
+  const [hostVersion, found] = await allInOrder([() => git.describe('connect'), () => journal.read()]);
+  run.hostVersion = hostVersion;
+  run.start = journalStart(found, journal.path);
   if (run.start.kind === 'needs-attention') {
     return {
       outcome: 'needs-attention',
@@ -29,7 +31,7 @@ export async function connect(run: UpdateRun): Promise<Finish | void> {
       'resuming an unfinished update',
     );
   } else {
-    const free = await shell.freeDiskMb('connect');
+    const [free, head] = await allInOrder([() => shell.freeDiskMb('connect'), () => git.head('connect')]);
     const needed = run.job.policy.minFreeDiskMb;
     if (free < needed) {
       return {
@@ -43,7 +45,7 @@ export async function connect(run: UpdateRun): Promise<Finish | void> {
         ),
       };
     }
-    run.from = { version: run.hostVersion, commit: await git.head('connect') };
+    run.from = { version: run.hostVersion, commit: head };
   }
   await probe.install();
 }

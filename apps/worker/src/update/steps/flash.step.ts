@@ -15,6 +15,7 @@ import { lastLines } from '../../host/remote-command-error';
 import { renderCommandLine } from '../../host/shell-quote';
 import { settledState } from '../board-settle';
 import { UpdateFailure } from '../errors';
+import { allInOrder } from '../in-order';
 import type { UpdateRun } from '../update-run';
 import type { Step } from './step';
 
@@ -97,6 +98,8 @@ async function flashBoard(
   const bridge = mcu.kind === 'usb-can-bridge';
   // What the bridge's CAN interface ran at before this job took it down (unknown on a resume).
   let bridgeBitrate: number | null = null;
+  const storedIntact = async (): Promise<boolean> =>
+    (await run.host.store.verified(step, version, [mcu.kconfigHash])).has(mcu.kconfigHash);
   if (entry.state === 'flashing' && entry.run) {
     last = await finishRun(run, entry.run, mcu, false);
     entry.state = last.code === 0 ? 'flashed' : 'failed';
@@ -105,7 +108,12 @@ async function flashBoard(
     if (bridge && last?.code === 0) await awaitBridgeBus(run, step, mcu, method, bridgeBitrate, last);
     // A run that just ended (this job's, or one found in the journal) may have rebooted the board,
     // whatever its exit code: wait for it, and judge the flash by what the board reports.
-    const state = await settledState(run, step, mcu, method, settleAfter(last));
+    // Before this job flashes the board, its stored firmware is checked while the board is asked
+    // what it runs (the answer is needed only for a flash); before a second try, when it comes.
+    const [state, checkedStore] = await allInOrder([
+      () => settledState(run, step, mcu, method, settleAfter(last)),
+      async () => (last === null ? storedIntact() : null),
+    ]);
     if (record.versionBefore === null && state.mode === 'app' && entry.attempts === 0)
       record.versionBefore = state.version;
     record.flashAttempts = entry.attempts;
@@ -148,7 +156,7 @@ async function flashBoard(
         output: last ? flashOutput(run, last) : [],
       });
     }
-    if (!(await run.host.store.verified(step, version, [mcu.kconfigHash])).has(mcu.kconfigHash)) {
+    if (!(checkedStore ?? (await storedIntact()))) {
       throw new UpdateFailure(
         step,
         `${mcuLabel(mcu.name)} the stored firmware of ${version} is missing or does not match its SHA-256`,

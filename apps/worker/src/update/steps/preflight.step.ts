@@ -4,6 +4,7 @@ import { checkKconfigsMatch } from '../checks/kconfig-match';
 import { checkMoonrakerAccess } from '../checks/moonraker-access';
 import { checkHostHelper } from '../checks/host-helper';
 import { checkToolInterpreter } from '../checks/tool-interpreter';
+import { allInOrder } from '../in-order';
 import { fetchPrebuilt } from '../prebuilt';
 import { UpdateFailure } from '../errors';
 import { busyPrinter, pauseJobQueue, waitUntilIdle } from '../print-guard';
@@ -41,13 +42,15 @@ async function checkCanInterfaces(run: UpdateRun): Promise<void> {
  */
 async function checkDevicesPresent(run: UpdateRun, active: readonly RunInstance[]): Promise<void> {
   const { shell, boards } = run.host;
-  const ready = new Set<string>();
-  for (const instance of active)
-    if ((await instance.moonraker.klippyState())?.state === 'ready') ready.add(instance.printerId);
-  for (const mcu of run.mcus) {
+  const [states, present] = await allInOrder([
+    () => Promise.all(active.map((instance) => instance.moonraker.klippyState())),
+    () => Promise.all(run.mcus.map((mcu) => (mcu.serial ? shell.pathExists(mcu.serial) : true))),
+  ]);
+  const ready = new Set(active.filter((_, i) => states[i]?.state === 'ready').map((i) => i.printerId));
+  for (const [index, mcu] of run.mcus.entries()) {
     const klippyReady = ready.has(mcu.instance);
     if (mcu.serial) {
-      if (!(await shell.pathExists(mcu.serial))) {
+      if (!present[index]) {
         throw refuse(`${mcuLabel(mcu.name)} ${mcu.serial} is not present`, {
           mcu: mcu.name,
           hint: 'check its USB cable and power, and that the by-id path in the inventory is the one `ls /dev/serial/by-id` shows',
@@ -95,11 +98,14 @@ export async function preflight(run: UpdateRun): Promise<Finish | void> {
       },
     );
   }
-  await checkMoonrakerAccess(run);
-  await checkCanInterfaces(run);
-  await checkToolInterpreter(run);
-  await checkHostHelper(run);
-  const active = await run.activeInstances();
+  // Read-only questions of the host, asked at once; a failure is reported in this order.
+  const [, , , , active] = await allInOrder([
+    () => checkMoonrakerAccess(run),
+    () => checkCanInterfaces(run),
+    () => checkToolInterpreter(run),
+    () => checkHostHelper(run),
+    () => run.activeInstances(),
+  ]);
   if (!run.stoppedKlipper) await checkDevicesPresent(run, active);
   await checkKconfigsMatch(run, active);
   await fetchPrebuilt(run, 'preflight');

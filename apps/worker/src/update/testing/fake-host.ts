@@ -164,6 +164,10 @@ class FakeShell {
     return '';
   }
 
+  prepareUploads(): void {
+    this.host.call('shell.prepareUploads');
+  }
+
   async pathExists(path: string): Promise<boolean> {
     this.host.call(`shell.pathExists ${path}`);
     return this.devices.has(path);

@@ -22,6 +22,7 @@ import type { HostServices, InstanceServices } from '../host/host-services';
 import type { Clock } from '../host/clock';
 import { ProgressTracker } from './progress';
 import type { UpdateFailure } from './errors';
+import { allInOrder } from './in-order';
 
 export interface RunHooks {
   progress(progress: PrinterUpdateProgress): Promise<void>;
@@ -176,7 +177,7 @@ export class UpdateRun {
 
   /** The instances whose Klipper runs now, as systemd says. */
   async activeInstances(): Promise<RunInstance[]> {
-    const running = await Promise.all(this.instances.map((instance) => instance.klipper.isActive()));
+    const running = await allInOrder(this.instances.map((instance) => () => instance.klipper.isActive()));
     return this.instances.filter((_, i) => running[i]);
   }
 

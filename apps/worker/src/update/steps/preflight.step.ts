@@ -43,8 +43,8 @@ async function checkCanInterfaces(run: UpdateRun): Promise<void> {
 async function checkDevicesPresent(run: UpdateRun, active: readonly RunInstance[]): Promise<void> {
   const { shell, boards } = run.host;
   const [states, present] = await allInOrder([
-    () => Promise.all(active.map((instance) => instance.moonraker.klippyState())),
-    () => Promise.all(run.mcus.map((mcu) => (mcu.serial ? shell.pathExists(mcu.serial) : true))),
+    () => allInOrder(active.map((instance) => () => instance.moonraker.klippyState())),
+    () => allInOrder(run.mcus.map((mcu) => async () => (mcu.serial ? shell.pathExists(mcu.serial) : true))),
   ]);
   const ready = new Set(active.filter((_, i) => states[i]?.state === 'ready').map((i) => i.printerId));
   for (const [index, mcu] of run.mcus.entries()) {

@@ -4,7 +4,9 @@ import {
   boardSettled,
   flashExitWarning,
   flashToolName,
+  keepLooking,
   LOOK_WINDOW_MS,
+  MIN_LOOKS,
   REBOOT_WINDOW_MS,
   settleAfter,
   settleWindowMs,
@@ -102,5 +104,39 @@ describe('flashExitWarning', () => {
       'rp2040_flash (lockstep-host-helper flash-rp2040)',
       'flashtool.py',
     ]);
+  });
+});
+
+describe('keepLooking: the window and a minimum of looks, whichever is longer', () => {
+  it.each<[SettleAfter, number]>([
+    ['no-run', LOOK_WINDOW_MS],
+    ['run-ok', REBOOT_WINDOW_MS],
+    ['run-failed', REBOOT_WINDOW_MS],
+  ])('%s: a gone board is looked at again inside %d ms', (after, windowMs) => {
+    for (const looks of [1, MIN_LOOKS, MIN_LOOKS + 5]) {
+      expect(keepLooking({ after, state: ABSENT, looks, elapsedMs: windowMs - 1 })).toBe(true);
+      expect(keepLooking({ after, state: ABSENT, looks, elapsedMs: windowMs })).toBe(looks < MIN_LOOKS);
+    }
+  });
+
+  it('one look past the window is not enough, however late it answered', () => {
+    for (let looks = 1; looks < MIN_LOOKS; looks++)
+      expect(keepLooking({ after: 'no-run', state: ABSENT, looks, elapsedMs: 60_000 })).toBe(true);
+    expect(keepLooking({ after: 'no-run', state: ABSENT, looks: MIN_LOOKS, elapsedMs: 60_000 })).toBe(false);
+  });
+
+  it.each<[SettleAfter, BoardState, boolean]>([
+    ['no-run', APP, false],
+    ['no-run', BOOTLOADER, false],
+    ['run-ok', APP, false],
+    // After a good run a bootloader is a stop on the way back.
+    ['run-ok', BOOTLOADER, true],
+    ['run-failed', BOOTLOADER, false],
+  ])('%s, board %j, first look: looks again %s', (after, state, again) => {
+    expect(keepLooking({ after, state, looks: 1, elapsedMs: 0 })).toBe(again);
+  });
+
+  it('at least two more looks follow a first that answered nothing', () => {
+    expect(MIN_LOOKS).toBeGreaterThanOrEqual(3);
   });
 });

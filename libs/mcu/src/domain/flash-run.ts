@@ -12,6 +12,12 @@ export const REBOOT_WINDOW_MS = 20_000;
 /** A board no run just touched stays where it is: a few looks are enough. */
 export const LOOK_WINDOW_MS = 2_000;
 export const SETTLE_POLL_MS = 200;
+/**
+ * A board is looked at at least this often before it counts as gone, however long the looks
+ * take: on a host starved of CPU one identify can answer after its window has passed, and one
+ * starved look must not decide that a board is missing.
+ */
+export const MIN_LOOKS = 3;
 
 /**
  * How the last run ended, as far as waiting goes. A run that exited non-zero (or has no exit
@@ -35,6 +41,20 @@ export function settleWindowMs(after: SettleAfter): number {
 export function boardSettled(after: SettleAfter, state: BoardState): boolean {
   if (state.mode === 'app') return true;
   return state.mode === 'bootloader' && after !== 'run-ok';
+}
+
+/**
+ * Whether to look at the board again: until it settles, while the window for what happened
+ * before lasts and until it has been looked at MIN_LOOKS times.
+ */
+export function keepLooking(input: {
+  after: SettleAfter;
+  state: BoardState;
+  looks: number;
+  elapsedMs: number;
+}): boolean {
+  if (boardSettled(input.after, input.state)) return false;
+  return input.elapsedMs < settleWindowMs(input.after) || input.looks < MIN_LOOKS;
 }
 
 /** The tool whose exit code the flash run reports, as operators know it. */

@@ -168,10 +168,11 @@ describe('nextFlashAction (I2)', () => {
     it.each(
       REMOTE_ONLY.flatMap(([method, kind]) => [0, 1, 2].map((attempts) => [method, kind, attempts] as const)),
     )('%s (%s) after %d of 3 attempts', (method, kind, attempts) => {
-      const after = attempts > 0 ? ' after the flash' : '';
+      // A board this job never flashed did not go anywhere: it does not answer.
+      const what = attempts > 0 ? 'did not come back after the flash' : 'does not answer';
       expect(nextFlashAction(round({ method, kind, attempts, state: ABSENT }))).toEqual({
         action: 'give-up',
-        reason: `[mcu ebb36] did not come back${after} and is not in its bootloader; not flashing it blindly`,
+        reason: `[mcu ebb36] ${what} and is not in its bootloader; not flashing it blindly`,
         hint: rescueHint(kind, method),
       });
     });

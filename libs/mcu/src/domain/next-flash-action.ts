@@ -40,7 +40,7 @@ export function nextFlashAction(round: FlashRound): FlashAction {
     case 'absent':
       return {
         action: 'give-up',
-        reason: `${label} did not come back${attempts > 0 ? ' after the flash' : ''} and is not in its bootloader; not flashing it blindly`,
+        reason: `${label} ${attempts > 0 ? 'did not come back after the flash' : 'does not answer'} and is not in its bootloader; not flashing it blindly`,
         hint: rescueHint(round.kind, round.method),
       };
     case 'bootloader':

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApiClient, ApiError } from './api-client';
+import { ApiClient, ApiError, UnreachableError, type ApiTiming } from './api-client';
 import { CliError } from './exit-codes';
 
 const TOKEN = 'lst_0123456789abcdefSECRET';
@@ -60,11 +60,14 @@ async function rejectionOf(promise: Promise<unknown>): Promise<CliError> {
   return error as CliError;
 }
 
+/** The client's timing made short: a GET is asked three times, 10 ms apart. */
+const QUICK: ApiTiming = { requestTimeoutMs: 300, getRetryDelaysMs: [10, 10] };
+
 const api = new LocalApi();
 let client: ApiClient;
 beforeAll(async () => {
   await api.start();
-  client = new ApiClient({ url: api.url, token: TOKEN });
+  client = new ApiClient({ url: api.url, token: TOKEN }, QUICK);
 });
 afterAll(() => api.stop());
 beforeEach(() => {
@@ -158,6 +161,14 @@ describe('ApiClient', () => {
     expect((error as ApiError).status).toBe(status);
     expect(error.exitCode).toBe(exit);
     expect(error.message).toBe(`GET /rollouts/r9 answered ${status}${tail}`);
+    // Only a proxy's word that the API did not answer is worth asking again.
+    expect(api.seen).toHaveLength(status >= 502 ? 3 : 1);
+  });
+
+  it('a POST the proxy could not deliver is not sent again', async () => {
+    api.answer('/rollouts', 503, { message: 'shutting down' });
+    await rejectionOf(client.post('/rollouts', {}));
+    expect(api.seen).toHaveLength(1);
   });
 
   it('a refused event stream is an ApiError too', async () => {
@@ -175,8 +186,8 @@ describe('ApiClient', () => {
     const gone = new LocalApi();
     await gone.start();
     await gone.stop();
-    const error = await rejectionOf(new ApiClient({ url: gone.url, token: TOKEN }).get('/printers'));
-    expect(error).not.toBeInstanceOf(ApiError);
+    const error = await rejectionOf(new ApiClient({ url: gone.url, token: TOKEN }, QUICK).get('/printers'));
+    expect(error).toBeInstanceOf(UnreachableError);
     expect(error.exitCode).toBe(4);
     expect(error.message).toBe(`cannot reach the Lockstep API at ${gone.url} (ECONNREFUSED)`);
   });
@@ -186,11 +197,67 @@ describe('ApiClient', () => {
     await new Promise<void>((resolve) => rude.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(rude.address() as AddressInfo).port}`;
     try {
-      const error = await rejectionOf(new ApiClient({ url, token: TOKEN }).get('/printers'));
+      const error = await rejectionOf(new ApiClient({ url, token: TOKEN }, QUICK).get('/printers'));
       expect(error.exitCode).toBe(4);
       expect(error.message).toContain(url);
     } finally {
       await new Promise<void>((resolve) => rude.close(() => resolve()));
     }
+  });
+
+  describe('a GET the API did not answer is asked again', () => {
+    /** A server that handles its requests in turn with these: drop the connection, stay silent, or answer. */
+    async function server(turns: Array<'drop' | 'silent' | 'answer'>) {
+      const seen: string[] = [];
+      const srv = createServer((req, res) => {
+        const turn = turns[Math.min(seen.length, turns.length - 1)]!;
+        seen.push(`${req.method} ${req.url}`);
+        if (turn === 'drop') req.socket.destroy();
+        if (turn === 'answer') res.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"r1"}');
+      });
+      await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+      const close = async () => {
+        srv.closeAllConnections();
+        await new Promise<void>((resolve) => srv.close(() => resolve()));
+      };
+      return { seen, client: new ApiClient({ url, token: TOKEN }, QUICK), close, url };
+    }
+
+    it.each<[string, Array<'drop' | 'silent' | 'answer'>]>([
+      ['a dropped connection', ['drop', 'answer']],
+      ['no answer in time', ['silent', 'answer']],
+      ['both, once each', ['silent', 'drop', 'answer']],
+    ])('after %s', async (_what, turns) => {
+      const s = await server(turns);
+      try {
+        await expect(s.client.get('/rollouts/r1')).resolves.toEqual({ id: 'r1' });
+        expect(s.seen).toEqual(turns.map(() => 'GET /rollouts/r1'));
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('three times at most, then exit code 4 naming the timeout', async () => {
+      const s = await server(['silent']);
+      try {
+        const error = await rejectionOf(s.client.get('/rollouts/r1'));
+        expect(error.message).toBe(`cannot reach the Lockstep API at ${s.url} (no answer within 0.3 s)`);
+        expect(error.exitCode).toBe(4);
+        expect(s.seen).toHaveLength(3);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('a POST is sent once: it may have been done', async () => {
+      const s = await server(['silent', 'answer']);
+      try {
+        await rejectionOf(s.client.post('/rollouts', {}));
+        expect(s.seen).toEqual(['POST /rollouts']);
+      } finally {
+        await s.close();
+      }
+    });
   });
 });

@@ -3,6 +3,26 @@ import { CliError, EXIT, type ExitCode } from './exit-codes';
 
 /** How long one request may take before the API counts as unreachable. */
 const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * A GET reads and changes nothing, so one the API did not answer (no connection, no answer in
+ * time, its proxy's 502-504) is asked again after each of these pauses: a `--wait` that follows a
+ * rollout for an hour rides out an API that is restarting or briefly too busy to answer.
+ */
+const GET_RETRY_DELAYS_MS = [1_000, 3_000];
+
+export interface ApiTiming {
+  requestTimeoutMs: number;
+  getRetryDelaysMs: readonly number[];
+}
+
+const TIMING: ApiTiming = { requestTimeoutMs: REQUEST_TIMEOUT_MS, getRetryDelaysMs: GET_RETRY_DELAYS_MS };
+
+/** No answer from the API: no connection, or none within the request timeout. */
+export class UnreachableError extends CliError {
+  constructor(message: string) {
+    super(message, EXIT.unreachable);
+  }
+}
 
 /** The API refused a request: its status, its message and, for a 400, each field's problem. */
 export class ApiError extends CliError {
@@ -20,6 +40,12 @@ function exitCodeOf(status: number): ExitCode {
   if (status === 502 || status === 503 || status === 504) return EXIT.unreachable;
   if (status >= 400 && status < 500) return EXIT.usage;
   return EXIT.failed;
+}
+
+/** Whether asking again may get an answer: the API or its proxy did not answer this time. */
+function worthAskingAgain(error: unknown): boolean {
+  if (error instanceof ApiError) return [502, 503, 504].includes(error.status);
+  return error instanceof UnreachableError;
 }
 
 /** What the API's error body says: Nest's `{ message, issues }`, or the status alone. */
@@ -42,7 +68,10 @@ function refusal(method: string, path: string, status: number, body: unknown): A
 
 /** The Lockstep API over HTTP: JSON in, JSON out, errors as exit codes. */
 export class ApiClient {
-  constructor(private readonly connection: Connection) {}
+  constructor(
+    private readonly connection: Connection,
+    private readonly timing: ApiTiming = TIMING,
+  ) {}
 
   get url(): string {
     return this.connection.url;
@@ -56,7 +85,7 @@ export class ApiClient {
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      signal: AbortSignal.timeout(this.timing.requestTimeoutMs),
     });
     const text = await response.text();
     let parsed: unknown = text;
@@ -69,7 +98,15 @@ export class ApiClient {
     return parsed as T;
   }
 
-  get<T>(path: string): Promise<T> {
+  async get<T>(path: string): Promise<T> {
+    for (const delay of this.timing.getRetryDelaysMs) {
+      try {
+        return await this.request<T>('GET', path);
+      } catch (error) {
+        if (!worthAskingAgain(error)) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
     return this.request<T>('GET', path);
   }
 
@@ -109,12 +146,9 @@ export class ApiClient {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       const why =
         (error as Error).name === 'TimeoutError'
-          ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`
+          ? `no answer within ${this.timing.requestTimeoutMs / 1000} s`
           : (cause?.code ?? cause?.message ?? (error as Error).message);
-      throw new CliError(
-        `cannot reach the Lockstep API at ${this.connection.url} (${why})`,
-        EXIT.unreachable,
-      );
+      throw new UnreachableError(`cannot reach the Lockstep API at ${this.connection.url} (${why})`);
     }
   }
 }

@@ -35,16 +35,21 @@ export class ApiError extends CliError {
   }
 }
 
+/** A proxy's word that the API behind it did not answer (bad gateway, unavailable, timeout). */
+export function proxyHadNoAnswer(status: number): boolean {
+  return status === 502 || status === 503 || status === 504;
+}
+
 function exitCodeOf(status: number): ExitCode {
   if (status === 401 || status === 403) return EXIT.unreachable;
-  if (status === 502 || status === 503 || status === 504) return EXIT.unreachable;
+  if (proxyHadNoAnswer(status)) return EXIT.unreachable;
   if (status >= 400 && status < 500) return EXIT.usage;
   return EXIT.failed;
 }
 
 /** Whether asking again may get an answer: the API or its proxy did not answer this time. */
 function worthAskingAgain(error: unknown): boolean {
-  if (error instanceof ApiError) return [502, 503, 504].includes(error.status);
+  if (error instanceof ApiError) return proxyHadNoAnswer(error.status);
   return error instanceof UnreachableError;
 }
 

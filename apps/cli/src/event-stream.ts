@@ -1,5 +1,5 @@
 import { createParser } from 'eventsource-parser';
-import { ApiError, type ApiClient } from './api-client';
+import { ApiError, proxyHadNoAnswer, type ApiClient } from './api-client';
 import { CliError, EXIT } from './exit-codes';
 
 /** An event of the API's log, as `GET /events` sends it. */
@@ -69,7 +69,7 @@ export async function followEvents(
     } catch (error) {
       // A refusal (a bad filter, a revoked token) ends the command; a dropped stream, or an API
       // restarting behind its proxy (502, 503, 504), is followed again.
-      if (!done && error instanceof ApiError && ![502, 503, 504].includes(error.status)) throw error;
+      if (!done && error instanceof ApiError && !proxyHadNoAnswer(error.status)) throw error;
     }
     await handled;
     if (handlerError) throw handlerError;

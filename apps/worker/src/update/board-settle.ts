@@ -13,9 +13,9 @@ import type { UpdateRun } from './update-run';
 /**
  * The board's state once it has had time to come back from a flash or a reboot: polled until it
  * settles or the window for what happened before ends, and at least MIN_LOOKS times (keepLooking).
- * After a run that ended
- * well only Klipper counts, so the probe waits for it on the host, in one command, for the whole
- * window; otherwise a bootloader counts too and the worker looks every SETTLE_POLL_MS.
+ * After a run that ended well only Klipper counts, so the probe waits for it on the host, in one
+ * command, for the whole window; otherwise a bootloader counts too and the worker looks every
+ * SETTLE_POLL_MS.
  */
 export async function settledState(
   run: UpdateRun,
